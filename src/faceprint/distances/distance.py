@@ -1,0 +1,78 @@
+"""Squared L2 (the paper's choice, 0..4 on the unit sphere) and plain L2."""
+
+from __future__ import annotations
+
+import torch
+
+# sqrt has an infinite slope at 0: two identical images in a batch (sampling with replacement) would give NaN
+# gradients. Below this the clamp cuts the gradient instead.
+_SQRT_EPS = 1e-12
+
+
+class Distance:
+    """A distance between embeddings; `name` is what model files and reports record."""
+
+    name: str = ""
+
+    def pairwise(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, D) x (M, D) -> (N, M) distances, O(N*M) memory."""
+        raise NotImplementedError
+
+    def paired(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Row i of x against row i of y -> (N,)."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+def _squared_pairwise(x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    same = y is None
+    y = x if y is None else y
+    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
+        raise ValueError(f"pairwise distance needs (N, D) and (M, D) tensors, got {tuple(x.shape)} and {tuple(y.shape)}")
+    # |x|^2 + |y|^2 - 2 x.y: one matrix product instead of an (N, M, D) difference tensor.
+    xx = (x * x).sum(1, keepdim=True)
+    yy = xx.t() if same else (y * y).sum(1).unsqueeze(0)
+    d = (xx + yy - 2.0 * (x @ y.t())).clamp_min(0.0)
+    if same:
+        # Rounding leaves ~1e-7 on the diagonal; it is exactly zero by definition.
+        d = d - torch.diag_embed(torch.diagonal(d))
+    return d
+
+
+class SquaredL2Distance(Distance):
+    """|x - y|^2; on the unit sphere it ranges over 0..4 and the paper's margin 0.2 is in these units."""
+
+    name = "squared_l2"
+
+    def pairwise(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return _squared_pairwise(x, y)
+
+    def paired(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return ((x - y) ** 2).sum(-1)
+
+
+class L2Distance(Distance):
+    """|x - y|; 0..2 on the unit sphere."""
+
+    name = "l2"
+
+    def pairwise(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return _squared_pairwise(x, y).clamp_min(_SQRT_EPS).sqrt()
+
+    def paired(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return ((x - y) ** 2).sum(-1).clamp_min(_SQRT_EPS).sqrt()
+
+
+_DISTANCES: dict[str, type[Distance]] = {"squared_l2": SquaredL2Distance, "l2": L2Distance}
+
+
+def get_distance(name: str | Distance) -> Distance:
+    """Look a distance up by the name stored in model files and configs."""
+    if isinstance(name, Distance):
+        return name
+    try:
+        return _DISTANCES[name]()
+    except KeyError:
+        raise ValueError(f"unknown distance {name!r}; choose one of {sorted(_DISTANCES)}") from None
