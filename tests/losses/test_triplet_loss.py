@@ -81,3 +81,16 @@ def test_semi_hard_triplets_are_all_active():
     loss_fn = TripletLoss(0.2)
     loss_fn(x, t)
     assert len(t) > 0 and loss_fn.stats["frac_active"] == 1.0
+
+
+def test_shared_distance_matrix_gives_the_same_loss_and_triplets():
+    g = torch.Generator().manual_seed(3)
+    x = torch.nn.functional.normalize(torch.randn(40, 8, generator=g), dim=1).requires_grad_(True)
+    labels = torch.arange(5).repeat_interleave(8)
+    miner, loss_fn = SemiHardMiner(0.3), TripletLoss(0.3)
+    t1 = miner(x, labels)
+    l1 = loss_fn(x, t1)
+    dist = loss_fn.distance.pairwise(x)
+    t2 = miner(x, labels, dist=dist)
+    l2 = loss_fn(x, t2, dist=dist)
+    assert all(torch.equal(u, v) for u, v in zip(t1, t2)) and l1.item() == pytest.approx(l2.item())

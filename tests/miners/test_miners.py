@@ -8,6 +8,7 @@ import torch
 
 from faceprint.distances import get_distance
 from faceprint.miners import BatchAllMiner, BatchHardMiner, SemiHardMiner, get_miner
+from faceprint.miners.semi_hard_miner import count_below
 from tests.reference import brute_batch_all, brute_batch_hard, brute_semi_hard, semi_hard_candidates
 
 
@@ -74,6 +75,21 @@ def test_semi_hard_random_policy_picks_only_semi_hard_negatives(kind, margin):
     hardest = set(brute_semi_hard(D, lab, lab, margin, "drop", list(range(len(x)))))
     if any(len(semi_hard_candidates(D, lab, lab, a, p, margin)) > 1 for a, p in expected_pairs):
         assert chosen - hardest
+
+
+@pytest.mark.parametrize("fallback", ["closest_farther", "hardest", "tf_addons"])
+def test_semi_hard_random_policy_applies_the_fallback_like_the_hardest_policy(fallback):
+    """Pairs without a semi-hard negative get the same fallback triplet whatever the policy."""
+    for kind in ["random", "ties", "singletons"]:
+        x, labels = _batch(kind, 1)
+        D = get_distance("squared_l2").pairwise(x).numpy()
+        lab = labels.tolist()
+        semi_pairs = {(a, p) for a, p, _ in brute_semi_hard(D, lab, lab, 0.2, "drop", list(range(len(x))))}
+        expected = [t for t in brute_semi_hard(D, lab, lab, 0.2, fallback, list(range(len(x))))
+                    if t[:2] not in semi_pairs]
+        got = _as_set(SemiHardMiner(0.2, policy="random", fallback=fallback)(x, labels))
+        assert [t for t in got if t[:2] not in semi_pairs] == expected
+        assert {t[:2] for t in got} >= semi_pairs
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -170,3 +186,14 @@ def test_bad_arguments_are_refused():
         get_miner("hard")
     with pytest.raises(ValueError, match="labels"):
         SemiHardMiner()(torch.randn(4, 3), torch.zeros(5))
+
+
+@pytest.mark.parametrize("m", [1, 5, 64, 65, 200])
+def test_count_below_both_paths_agree_with_searchsorted(m):
+    g = torch.Generator().manual_seed(m)
+    rows = torch.randint(0, 10, (30, m), generator=g).float().sort(1).values  # ties in rows and values
+    rows[:, -1] = float("inf")
+    values = torch.randint(0, 11, (30, 50), generator=g).float()
+    expected = torch.searchsorted(rows, values, right=False)
+    assert torch.equal(count_below(rows, values), expected)
+    assert torch.equal(count_below(rows, values, max_passes=0), expected)

@@ -31,13 +31,15 @@ def _squared_pairwise(x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
     y = x if y is None else y
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
         raise ValueError(f"pairwise distance needs (N, D) and (M, D) tensors, got {tuple(x.shape)} and {tuple(y.shape)}")
-    # |x|^2 + |y|^2 - 2 x.y: one matrix product instead of an (N, M, D) difference tensor.
-    xx = (x * x).sum(1, keepdim=True)
-    yy = xx.t() if same else (y * y).sum(1).unsqueeze(0)
-    d = (xx + yy - 2.0 * (x @ y.t())).clamp_min(0.0)
+    # |x|^2 + |y|^2 - 2 x.y: one matrix product instead of an (N, M, D) difference tensor; the additions happen in
+    # place on the product's output (its backward does not need it).
+    xx = (x * x).sum(1)
+    yy = xx if same else (y * y).sum(1)
+    d = torch.addmm(yy.unsqueeze(0), x, y.t(), alpha=-2.0).add_(xx.unsqueeze(1))
+    d = d.clamp_min(0.0) if d.requires_grad else d.clamp_min_(0.0)
     if same:
         # Rounding leaves ~1e-7 on the diagonal; it is exactly zero by definition.
-        d = d - torch.diag_embed(torch.diagonal(d))
+        d.fill_diagonal_(0.0)
     return d
 
 

@@ -33,9 +33,16 @@ class TripletLoss(torch.nn.Module):
         self.stats: dict[str, float] = {}
 
     def forward(
-        self, embeddings: torch.Tensor, triplets: Triplets, ref_embeddings: torch.Tensor | None = None
+        self,
+        embeddings: torch.Tensor,
+        triplets: Triplets,
+        ref_embeddings: torch.Tensor | None = None,
+        dist: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Loss over `triplets`; anchors index `embeddings`, positives/negatives index `ref_embeddings`."""
+        """Loss over `triplets`; anchors index `embeddings`, positives/negatives index `ref_embeddings`.
+
+        `dist` may pass the (B, R) distance matrix (with its graph) when the miner used the same one.
+        """
         ref = embeddings if ref_embeddings is None else ref_embeddings
         if len(triplets) == 0:
             self.stats = {"loss": 0.0, "num_triplets": 0.0, "frac_active": 0.0}
@@ -43,7 +50,8 @@ class TripletLoss(torch.nn.Module):
             return embeddings.sum() * 0.0
         # Gathering from the (B, R) matrix costs one matrix product and its backward, whatever the number of
         # triplets (70,200 at B = 1,800), instead of three (T, D) copies of embeddings.
-        dist = self.distance.pairwise(embeddings, None if ref_embeddings is None else ref)
+        if dist is None:
+            dist = self.distance.pairwise(embeddings, None if ref_embeddings is None else ref)
         d_ap = dist[triplets.anchor, triplets.positive]
         d_an = dist[triplets.anchor, triplets.negative]
         losses = torch.relu(d_ap - d_an + self.margin)

@@ -65,8 +65,12 @@ class Miner:
         ref_embeddings: torch.Tensor | None = None,
         ref_labels: torch.Tensor | None = None,
         self_index: torch.Tensor | None = None,
+        dist: torch.Tensor | None = None,
     ) -> Triplets:
-        """Mine triplets; `self_index` maps each anchor to its row in the reference set when one is given."""
+        """Mine triplets; `self_index` maps each anchor to its row in the reference set when one is given.
+
+        `dist`, the (B, R) distances already computed for the loss, saves computing them twice.
+        """
         if embeddings.ndim != 2:
             raise ValueError(f"embeddings must be (B, D), got shape {tuple(embeddings.shape)}")
         if labels.ndim != 1 or labels.numel() != embeddings.shape[0]:
@@ -80,7 +84,11 @@ class Miner:
             raise ValueError("ref_embeddings need ref_labels of the same length")
         self._extra = {}
         with torch.no_grad():
-            dist = self.distance.pairwise(embeddings.detach().float(), ref_embeddings.detach().float())
+            if dist is None:
+                dist = self.distance.pairwise(embeddings.detach().float(), ref_embeddings.detach().float())
+            elif dist.shape != (embeddings.shape[0], ref_embeddings.shape[0]):
+                raise ValueError(f"dist must be (B, R) = {(embeddings.shape[0], ref_embeddings.shape[0])}")
+            dist = dist.detach().float()
             masks = pair_masks(labels, ref_labels, self_index)
             triplets = self.mine(dist, masks)
             self._record(dist, masks, triplets, self_index)
@@ -93,16 +101,14 @@ class Miner:
         self, dist: torch.Tensor, masks: PairMasks, t: Triplets, self_index: torch.Tensor | None
     ) -> None:
         n_pairs = int(masks.positive.sum())
-        offdiag = torch.ones_like(dist, dtype=torch.bool)
-        if self_index is not None:
-            rows = torch.arange(dist.shape[0], device=dist.device)
-            present = self_index >= 0
-            offdiag[rows[present], self_index[present]] = False
+        # Mean pairwise distance of the batch (self-distances left out): falls towards 0 when the model collapses
+        # to f(x) = constant.
+        n_self = int((self_index >= 0).sum()) if self_index is not None else 0
+        n_off = dist.numel() - n_self
         self.stats = {
             "num_triplets": float(len(t)),
             "num_pos_pairs": float(n_pairs),
-            # Mean pairwise distance of the batch: falls towards 0 when the model collapses to f(x) = constant.
-            "spread": float(dist[offdiag].mean()) if bool(offdiag.any()) else 0.0,
+            "spread": float(dist.sum()) / n_off if n_off > 0 else 0.0,
             "mean_d_ap": float(dist[t.anchor, t.positive].mean()) if len(t) else float("nan"),
             "mean_d_an": float(dist[t.anchor, t.negative].mean()) if len(t) else float("nan"),
             **self._extra,
