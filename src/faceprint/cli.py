@@ -1,0 +1,130 @@
+"""The `faceprint` command."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+import types
+import typing
+from pathlib import Path
+
+from faceprint import __version__
+
+log = logging.getLogger("faceprint")
+
+
+class UserError(Exception):
+    """A problem with the user's input: printed as one line, no traceback."""
+
+
+def _field_type(f: dataclasses.Field) -> type:
+    t = f.type if not isinstance(f.type, str) else eval(f.type, vars(typing), {})  # noqa: S307 (our own annotations)
+    if isinstance(t, types.UnionType) or typing.get_origin(t) is typing.Union:
+        t = next(a for a in typing.get_args(t) if a is not type(None))
+    return t
+
+
+def _add_train_options(p: argparse.ArgumentParser) -> None:
+    from faceprint.training import TrainConfig
+
+    g = p.add_argument_group("training settings (override the --config file; defaults from the paper)")
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.name == "data":
+            p.add_argument("--data", action="append", metavar="DIR", help="folder-per-identity root (repeatable)")
+            continue
+        t = _field_type(f)
+        if t is bool:
+            g.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None)
+        else:
+            g.add_argument(flag, dest=f.name, type=t, default=None, metavar=t.__name__.upper())
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from faceprint.training import TrainConfig, train
+
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
+    config = TrainConfig.load(args.config, **overrides)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(out / "train.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    result = train(config, out, resume=args.resume)
+    print(f"trained {result.step} steps; models in {out} (best.pt = step {result.best_step}, last.pt)")
+    if result.report is not None:
+        print(f"last validation: {result.report.summary()}")
+    if result.collapsed:
+        print("WARNING: the run showed signs of collapse; see train.log")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from faceprint.demo import run_demo
+
+    run_demo(Path(args.out), minutes=args.minutes)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import json
+
+    from faceprint.models.io import read_payload
+
+    payload = read_payload(args.model)
+    n = sum(t.numel() for t in payload["state_dict"].values())
+    print(json.dumps({"fingerprint": payload["fingerprint"], "parameters": n, **payload["config"]}, indent=2,
+                     default=str))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="faceprint", description="FaceNet face embeddings: train, evaluate, serve.")
+    p.add_argument("--version", action="version", version=f"faceprint {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train with triplet loss and online (or offline) triplet mining")
+    t.add_argument("--out", required=True, help="run folder: checkpoint, best.pt/last.pt, metrics.csv, curves.png")
+    t.add_argument("--config", help="YAML file of training settings")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    _add_train_options(t)
+    t.set_defaults(func=cmd_train)
+
+    d = sub.add_parser("demo", help="the main job on the embedded default (see README)")
+    d.add_argument("--out", default="demo-out", help="folder for the demo's data, model and report")
+    d.add_argument("--minutes", type=float, default=1.0, help="training time budget")
+    d.set_defaults(func=cmd_demo)
+
+    i = sub.add_parser("info", help="show a model file's config and fingerprint")
+    i.add_argument("model")
+    i.set_defaults(func=cmd_info)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    logging.getLogger("PIL").setLevel(logging.WARNING)
+    from faceprint.data import ImageReadError, MissingImagesError
+    from faceprint.models import ModelFileError
+
+    try:
+        return int(args.func(args) or 0)
+    except Exception if args.verbose else ():  # type: ignore[misc]
+        raise
+    except (UserError, ModelFileError, MissingImagesError, ImageReadError, FileNotFoundError, FileExistsError,
+            ValueError) as e:
+        print(f"faceprint {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Folder-per-identity datasets: ROOT/<identity>/<image>."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from faceprint.data.images import is_image_file
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FaceDataset:
+    """Images with integer labels; `identities[label]` is the folder name.
+
+    Identities with the same folder name in several roots are one identity (a user combining two copies of a
+    set means that); `exclude` drops identities by name, e.g. the people of LFW test folds.
+    """
+
+    paths: list[Path]
+    labels: np.ndarray
+    identities: list[str]
+    roots: list[Path] = field(default_factory=list)
+
+    @classmethod
+    def from_folders(
+        cls, roots: Path | str | Sequence[Path | str], exclude: Iterable[str] = (), min_images: int = 1
+    ) -> "FaceDataset":
+        roots = [Path(roots)] if isinstance(roots, (str, Path)) else [Path(r) for r in roots]
+        excluded = set(exclude)
+        by_identity: dict[str, list[Path]] = {}
+        for root in roots:
+            if not root.is_dir():
+                raise FileNotFoundError(f"dataset folder not found: {root}")
+            for ident_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+                if ident_dir.name in excluded:
+                    continue
+                files = sorted(f for f in ident_dir.iterdir() if f.is_file() and is_image_file(f))
+                if files:
+                    if ident_dir.name in by_identity:
+                        log.info("identity %s appears in several roots; merging", ident_dir.name)
+                    by_identity.setdefault(ident_dir.name, []).extend(files)
+        names = sorted(n for n, files in by_identity.items() if len(files) >= min_images)
+        if not names:
+            raise ValueError(
+                f"no images found in {', '.join(map(str, roots))}: expected ROOT/<identity>/<image> "
+                f"with images of at least {min_images} per identity"
+            )
+        paths: list[Path] = []
+        labels: list[int] = []
+        for label, name in enumerate(names):
+            paths.extend(by_identity[name])
+            labels.extend([label] * len(by_identity[name]))
+        return cls(paths, np.asarray(labels, dtype=np.int64), names, roots)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def num_identities(self) -> int:
+        return len(self.identities)
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> "FaceDataset":
+        """A dataset of some images, labels renumbered densely over the identities that remain."""
+        idx = np.asarray(indices, dtype=np.int64)
+        kept = np.unique(self.labels[idx])
+        remap = {int(old): new for new, old in enumerate(kept)}
+        return FaceDataset(
+            [self.paths[i] for i in idx],
+            np.asarray([remap[int(label)] for label in self.labels[idx]], dtype=np.int64),
+            [self.identities[i] for i in kept],
+            self.roots,
+        )
+
+    def split_identities(self, fraction: float, seed: int = 0) -> tuple["FaceDataset", "FaceDataset"]:
+        """(train, held_out): a random `fraction` of identities held out whole, so no person is in both."""
+        if not 0 < fraction < 1:
+            raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+        rng = np.random.default_rng(seed)
+        order = rng.permutation(self.num_identities)
+        n_out = max(1, int(round(fraction * self.num_identities)))
+        held = np.isin(self.labels, order[:n_out])
+        return self.subset(np.flatnonzero(~held)), self.subset(np.flatnonzero(held))

@@ -1,0 +1,92 @@
+"""P x K batches: P identities with K images each, the layout online triplet mining needs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+SMALL_IDENTITY_POLICIES = ("replacement", "skip")
+
+
+class PKSampler:
+    """Batch `step` is a pure function of (seed, step), so a resumed run draws exactly the batches it would have.
+
+    Identities are visited in a fresh random order each pass ("epoch" over identities), P per batch, so every
+    identity is seen equally often. An identity with fewer than K images either has its images repeated
+    (sampling with replacement, after using each image once) or is never drawn ("skip"). Identities with fewer
+    than `min_images` images (default 2: one image gives no positive pair) are not drawn as batch identities but
+    can still appear as extra negatives.
+    """
+
+    def __init__(
+        self,
+        labels: np.ndarray,
+        p: int,
+        k: int,
+        extra_negatives: int = 0,
+        small_identities: str = "replacement",
+        min_images: int = 2,
+        seed: int = 0,
+    ) -> None:
+        if p < 1 or k < 1 or extra_negatives < 0:
+            raise ValueError(f"need p >= 1, k >= 1, extra_negatives >= 0; got p={p}, k={k}, extra={extra_negatives}")
+        if small_identities not in SMALL_IDENTITY_POLICIES:
+            raise ValueError(f"small_identities must be one of {SMALL_IDENTITY_POLICIES}, got {small_identities!r}")
+        self.labels = np.asarray(labels)
+        self.p, self.k, self.extra = p, k, extra_negatives
+        self.seed = seed
+        order = np.argsort(self.labels, kind="stable")
+        ids, starts, counts = np.unique(self.labels[order], return_index=True, return_counts=True)
+        self._members = {int(i): order[s : s + c] for i, s, c in zip(ids, starts, counts)}
+        need = max(min_images, k if small_identities == "skip" else 1)
+        self.eligible = np.asarray([i for i in ids if counts[np.searchsorted(ids, i)] >= need], dtype=np.int64)
+        if len(self.eligible) < p:
+            raise ValueError(
+                f"P = {p} identities per batch, but only {len(self.eligible)} identities have >= {need} images"
+            )
+
+    @property
+    def batch_size(self) -> int:
+        return self.p * self.k + self.extra
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Batches per pass over the identities."""
+        return max(1, len(self.eligible) // self.p)
+
+    def _rng(self, *key: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, *key])
+
+    def _identities(self, step: int) -> np.ndarray:
+        n = len(self.eligible)
+        pos = np.arange(step * self.p, (step + 1) * self.p)
+        chosen = []
+        for epoch in np.unique(pos // n):
+            perm = self._rng(0, int(epoch)).permutation(n)
+            chosen.append(perm[pos[pos // n == epoch] % n])
+        ids = np.concatenate(chosen)
+        # A batch straddling two passes can draw an identity twice; swap repeats for unused identities.
+        uniq, first = np.unique(ids, return_index=True)
+        if len(uniq) < self.p:
+            rest = np.setdiff1d(np.arange(n), uniq)
+            fill = self._rng(1, step).choice(rest, self.p - len(uniq), replace=False)
+            ids = np.concatenate([ids[np.sort(first)], fill])
+        return self.eligible[ids]
+
+    def batch(self, step: int) -> np.ndarray:
+        """Dataset indices of batch `step`: P blocks of K images of one identity, then the extra negatives."""
+        rng = self._rng(2, step)
+        out = []
+        identities = self._identities(step)
+        for ident in identities:
+            members = self._members[int(ident)]
+            if len(members) >= self.k:
+                out.append(rng.choice(members, self.k, replace=False))
+            else:
+                # Every image once, then repeats: with augmentation the repeats still differ.
+                extra = rng.choice(members, self.k - len(members), replace=True)
+                out.append(np.concatenate([rng.permutation(members), extra]))
+        if self.extra:
+            outside = np.flatnonzero(~np.isin(self.labels, identities))
+            if len(outside):
+                out.append(rng.choice(outside, min(self.extra, len(outside)), replace=False))
+        return np.concatenate(out)

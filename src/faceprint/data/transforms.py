@@ -1,0 +1,99 @@
+"""Preprocessing bound to a model: the crop, size and standardisation it was trained with travel in its file.
+
+One path serves training and use: an image is centre-cropped to `crop` of its shorter side (widened by `pad` so
+training can take random crops), resized to `stored_size`, and the central `input_size` window is what the model
+sees at evaluation. The decode cache stores exactly the `load` output, so cached and uncached inputs match.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from faceprint.data.images import read_image
+
+ALIGNMENTS = ("centre_crop",)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    input_size: int = 96
+    crop: float = 0.6  # fraction of the shorter side kept around the centre (LFW-style 2.2x boxes: ~0.6)
+    pad: float = 0.125  # extra border stored for random-crop augmentation
+    mean: float = 127.5  # the paper-era fixed standardisation (x - 127.5) / 128, not per-image prewhitening
+    std: float = 128.0
+    alignment: str = "centre_crop"
+
+    def __post_init__(self) -> None:
+        if self.input_size < 16:
+            raise ValueError(f"input_size must be >= 16, got {self.input_size}")
+        if not 0 < self.crop * (1 + self.pad) <= 1:
+            raise ValueError(f"crop * (1 + pad) must be in (0, 1], got {self.crop} * (1 + {self.pad})")
+        if self.alignment not in ALIGNMENTS:
+            raise ValueError(f"alignment must be one of {ALIGNMENTS}, got {self.alignment!r}")
+
+    @property
+    def stored_size(self) -> int:
+        return int(round(self.input_size * (1 + self.pad)))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def load(self, path: str | Path) -> np.ndarray:
+        """(S, S, 3) uint8, S = stored_size, from an image file."""
+        return self.from_array(read_image(path))
+
+    def from_array(self, rgb: np.ndarray) -> np.ndarray:
+        """(S, S, 3) uint8 from an (H, W, 3) uint8 RGB image."""
+        h, w = rgb.shape[:2]
+        side = min(h, w) * self.crop * (1 + self.pad)
+        cx, cy = w / 2.0, h / 2.0
+        box = (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
+        s = self.stored_size
+        img = Image.fromarray(rgb).resize((s, s), Image.Resampling.BILINEAR, box=box, reducing_gap=2.0)
+        return np.asarray(img, dtype=np.uint8)
+
+    def to_tensor(
+        self,
+        stored: np.ndarray | torch.Tensor,
+        train: bool = False,
+        generator: torch.Generator | None = None,
+        jitter: float = 0.2,
+    ) -> torch.Tensor:
+        """(N, S, S, 3) uint8 -> (N, 3, H, W) float, channels-last in memory.
+
+        At evaluation the central window; in training a random window, a horizontal flip half of the time, and
+        brightness / contrast / saturation scaled by factors in [1 - jitter, 1 + jitter].
+        """
+        if not isinstance(stored, torch.Tensor):
+            a = np.asarray(stored)
+            # Memory-mapped cache slices are read-only; torch wants writable memory even though it only reads.
+            stored = torch.from_numpy(a if a.flags.writeable else a.copy())
+        x = stored
+        if x.ndim == 3:
+            x = x[None]
+        n, s, size = x.shape[0], x.shape[1], self.input_size
+        if x.shape[1:] != (s, s, 3) or s < size:
+            raise ValueError(f"expected (N, {self.stored_size}, {self.stored_size}, 3) uint8, got {tuple(x.shape)}")
+        ar = torch.arange(size)
+        if train:
+            oy = torch.randint(0, s - size + 1, (n,), generator=generator)
+            ox = torch.randint(0, s - size + 1, (n,), generator=generator)
+            flip = torch.rand(n, generator=generator) < 0.5
+            rows = oy[:, None] + ar
+            cols = torch.where(flip[:, None], ox[:, None] + size - 1 - ar, ox[:, None] + ar)
+            x = x[torch.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]].float()
+            if jitter > 0:
+                f = 1 + (torch.rand(3, n, 1, 1, 1, generator=generator) * 2 - 1) * jitter
+                gray = x.mean(-1, keepdim=True)
+                x = gray + (x - gray) * f[2]  # saturation
+                x = x.mean((1, 2, 3), keepdim=True) + (x - x.mean((1, 2, 3), keepdim=True)) * f[1]  # contrast
+                x = (x * f[0]).clamp(0, 255)  # brightness
+        else:
+            o = (s - size) // 2
+            x = x[:, o : o + size, o : o + size].float()
+        return ((x - self.mean) / self.std).permute(0, 3, 1, 2)

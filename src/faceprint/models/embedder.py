@@ -1,0 +1,111 @@
+"""The FaceNet embedding: backbone -> linear to the embedding size -> batch norm -> L2 normalisation."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from faceprint.data.transforms import Preprocessing
+from faceprint.distances import get_distance
+from faceprint.models.registry import backbone_spec
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a model and feed it correctly; saved inside every model file."""
+
+    backbone: str = "resnet18_half"
+    embedding_size: int = 128
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    distance: str = "squared_l2"
+    dropout: float = 0.0
+    # Verification threshold in `distance` units (same person if d < threshold), once calibrated.
+    threshold: float | None = None
+    # Provenance: data, recipe, figures measured; free-form and never needed to run the model.
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        backbone_spec(self.backbone)
+        get_distance(self.distance)
+        if self.embedding_size < 2:
+            raise ValueError(f"embedding_size must be >= 2, got {self.embedding_size}")
+        if isinstance(self.preprocessing, dict):
+            self.preprocessing = Preprocessing(**self.preprocessing)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["preprocessing"] = self.preprocessing.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**copy.deepcopy(known))
+
+
+class FaceEmbedder(nn.Module):
+    """Maps (N, 3, H, W) standardised faces to (N, D) unit vectors."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.backbone = backbone_spec(config.backbone).build(config.preprocessing.input_size)
+        self.dropout = nn.Dropout(config.dropout)
+        self.project = nn.Linear(self.backbone.out_features, config.embedding_size, bias=False)
+        self.bn = nn.BatchNorm1d(config.embedding_size)
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return self.config.preprocessing
+
+    @property
+    def distance(self):  # type: ignore[no-untyped-def]
+        return get_distance(self.config.distance)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.bn(self.project(self.dropout(self.backbone(x))))
+        return nn.functional.normalize(z.float(), dim=1)
+
+    @torch.no_grad()
+    def embed(
+        self,
+        images: Sequence[str | Path | np.ndarray] | np.ndarray,
+        batch_size: int = 128,
+        progress: bool = False,
+        flip: bool = False,
+    ) -> np.ndarray:
+        """(N, D) float32 embeddings of image files, RGB arrays, or already-stored (N, S, S, 3) uint8 crops.
+
+        `flip` adds the embedding of the mirrored face and renormalises (test-time augmentation).
+        """
+        was_training = self.training
+        self.eval()
+        pre = self.preprocessing
+        out = []
+        try:
+            n = len(images)
+            for s in tqdm(range(0, n, batch_size), desc="embedding", unit="batch", disable=not progress):
+                chunk = images[s : s + batch_size]
+                if isinstance(chunk, np.ndarray) and chunk.ndim == 4 and chunk.shape[1] == pre.stored_size:
+                    stored = chunk
+                else:
+                    stored = np.stack([pre.load(im) if isinstance(im, (str, Path)) else pre.from_array(im)
+                                       for im in chunk])
+                x = pre.to_tensor(stored)
+                e = self(x)
+                if flip:
+                    e = nn.functional.normalize(e + self(x.flip(3)), dim=1)
+                out.append(e.cpu().numpy())
+        finally:
+            self.train(was_training)
+        if not out:
+            return np.zeros((0, self.config.embedding_size), np.float32)
+        return np.concatenate(out).astype(np.float32)

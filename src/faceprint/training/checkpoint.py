@@ -1,0 +1,27 @@
+"""Training checkpoints: everything a killed run needs to continue as if it had never stopped."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from faceprint.utils.io import atomic_write
+
+CHECKPOINT_FORMAT = "faceprint.checkpoint"
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    """Atomic: a crash during the write leaves the previous checkpoint intact."""
+    buf = io.BytesIO()
+    torch.save({"format": CHECKPOINT_FORMAT, **state}, buf)
+    atomic_write(path, lambda f: f.write(buf.getbuffer()))
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a faceprint training checkpoint")
+    return state

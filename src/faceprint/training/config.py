@@ -1,0 +1,106 @@
+"""Training settings: defaults from the paper where it gives them, a YAML file, and command-line overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class TrainConfig:
+    # Data
+    data: list[str] = field(default_factory=list)  # folder-per-identity roots, combined
+    exclude: str | None = None  # file of identity names to leave out (one per line, or an LFW people file)
+    cache_dir: str | None = None  # decode cache (default ~/.cache/faceprint or $FACEPRINT_CACHE)
+    # Model
+    backbone: str = "resnet18_half"
+    input_size: int | None = None  # default: the backbone's own size
+    crop: float = 0.6
+    embedding_size: int = 128
+    dropout: float = 0.0
+    distance: str = "squared_l2"
+    # Batches: P identities x K images (the paper: ~45 x 40 = 1,800)
+    p: int = 45
+    k: int = 40
+    extra_negatives: int = 0
+    small_identities: str = "replacement"
+    jitter: float = 0.2  # colour jitter strength of the training augmentation
+    # Triplet selection and loss
+    margin: float = 0.2
+    miner: str = "semi_hard"  # semi_hard | batch_hard | batch_all
+    policy: str = "hardest"  # semi-hard negative: hardest | random
+    fallback: str = "drop"  # pairs without a semi-hard negative: drop | closest_farther | hardest | tf_addons
+    reduction: str = "mean"  # mean | mean_active | sum
+    mining: str = "online"  # online | offline
+    offline_every: int = 200  # offline mining: re-mine every n steps ...
+    offline_subset: int = 1800  # ... on this many images embedded with the current weights
+    offline_triplets: int = 300  # triplets per training batch in offline mode
+    # Optimisation (the paper: AdaGrad, lr 0.05)
+    optimizer: str = "adagrad"  # adagrad | adam | sgd
+    lr: float = 0.05
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    schedule: str = "constant"  # constant | cosine | step
+    warmup_steps: int = 0
+    steps: int = 2000
+    max_minutes: float | None = None  # stop early (after a checkpoint) when this wall time is spent
+    # Validation on held-out identities
+    val_pairs: str | None = None  # LFW-format pairs file (e.g. pairsDevTest.txt) ...
+    val_dir: str | None = None  # ... and its image folder
+    val_split: float = 0.1  # else hold out this fraction of training identities and make pairs from them
+    val_num_pairs: int = 3000  # positive + negative pairs made from held-out identities
+    val_every: int = 200
+    select_by: str = "val"  # keep the best model by: val (VAL@FAR) | accuracy | auc
+    far: float = 1e-3
+    # Run
+    seed: int = 0
+    threads: int | None = None
+    bf16: bool = False  # bf16 autocast for the network (mining and loss stay fp32)
+    channels_last: bool = True
+    checkpoint_every: int = 100
+    log_every: int = 10
+    collapse_window: int = 50  # steps of a collapsed-looking batch before the alarm
+    stop_on_collapse: bool = False
+    progress: bool = True
+
+    def validate(self) -> None:
+        choices = {
+            "miner": ("semi_hard", "batch_hard", "batch_all"),
+            "mining": ("online", "offline"),
+            "optimizer": ("adagrad", "adam", "sgd"),
+            "schedule": ("constant", "cosine", "step"),
+            "select_by": ("val", "accuracy", "auc"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if not self.data:
+            raise ValueError("no training data: give at least one --data folder")
+        if self.steps < 1 or self.p < 2 or self.k < 2:
+            raise ValueError("need steps >= 1, p >= 2 and k >= 2")
+        if (self.val_pairs is None) != (self.val_dir is None):
+            raise ValueError("val_pairs and val_dir go together")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, **overrides: Any) -> "TrainConfig":
+        """Defaults, then the YAML file, then overrides (None means: not given)."""
+        values: dict[str, Any] = {}
+        if path is not None:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+            if not isinstance(loaded, dict):
+                raise ValueError(f"{path}: expected a mapping of settings")
+            values.update(loaded)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown training settings: {', '.join(sorted(unknown))}")
+        if isinstance(values.get("data"), str):
+            values["data"] = [values["data"]]
+        return cls(**values)

@@ -1,0 +1,364 @@
+"""The training app: sample P x K, embed, mine, loss, update; validate, checkpoint, resume, explain.
+
+Read top to bottom: `Trainer.__init__` builds data, model and optimiser; `run` is the loop; `train_step` is one
+step; everything a killed run needs is in `checkpoint.pt`.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from faceprint.data import DecodedImages, FaceDataset, PKSampler, Preprocessing, read_lfw_people
+from faceprint.evaluation import VerificationReport
+from faceprint.losses import TripletLoss
+from faceprint.miners import Miner, SemiHardMiner, Triplets, get_miner
+from faceprint.models import FaceEmbedder, ModelConfig, backbone_spec, save_model
+from faceprint.training.checkpoint import load_checkpoint, save_checkpoint
+from faceprint.training.config import TrainConfig
+from faceprint.training.plots import plot_curves
+from faceprint.training.validation import PairSet, Validator, make_pairs
+from faceprint.utils.runtime import set_threads, tune_malloc
+
+log = logging.getLogger(__name__)
+
+METRICS = ["step", "loss", "num_triplets", "frac_active", "frac_semi_hard", "mean_d_ap", "mean_d_an", "spread",
+           "lr", "images_per_s", "val_accuracy", "val_val", "val_auc"]
+
+COLLAPSE_ADVICE = (
+    "The embeddings are collapsing towards one point (f(x) = constant): spread {spread:.4f}, loss {loss:.4f} vs "
+    "margin {margin} over the last {window} steps. Usual remedies: lower the learning rate (--lr), start with "
+    "smaller batches (--p/--k) or semi-hard instead of batch-hard mining, and check labels and crops."
+)
+
+
+def read_exclude(path: str | Path | None) -> set[str]:
+    """Identity names to keep out of training: one per line, or an LFW people file (names of every fold)."""
+    if path is None:
+        return set()
+    path = Path(path)
+    try:
+        return {name for fold in read_lfw_people(path) for name, _ in fold}
+    except (ValueError, IndexError):
+        return {line.split()[0] for line in path.read_text().splitlines() if line.strip()}
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    best_step: int | None
+    best_score: float | None
+    report: VerificationReport | None
+    collapsed: bool
+    stopped_early: bool
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+class OfflinePool:
+    """Offline triplet selection (the paper's alternative): every n steps, embed a random subset of the training
+    set with the latest weights (no gradient) and mine triplets there; training batches are then built from them."""
+
+    def __init__(self, trainer: "Trainer") -> None:
+        self.t = trainer
+        c = trainer.config
+        k = min(c.k, 40)
+        self.subset_sampler = PKSampler(trainer.labels, max(2, min(c.offline_subset // k, len(trainer.sampler.eligible))),
+                                        k, small_identities=c.small_identities, seed=c.seed + 7919)
+        self.triplets = np.zeros((0, 3), dtype=np.int64)
+        self.cursor = 0
+        self.stats: dict[str, float] = {}
+
+    def refresh(self, step: int) -> None:
+        idx = self.subset_sampler.batch(step)
+        emb = torch.from_numpy(self.t.model.embed(self.t.images[self.t.good[idx]], batch_size=256))
+        labels = torch.as_tensor(self.t.labels[idx])
+        tri = self.t.miner(emb, labels)
+        self.stats = dict(self.t.miner.stats)
+        self.triplets = np.stack([idx[tri.anchor.numpy()], idx[tri.positive.numpy()], idx[tri.negative.numpy()]], 1)
+        self.triplets = self.triplets[np.random.default_rng([self.t.config.seed, step]).permutation(len(self.triplets))]
+        self.cursor = 0
+
+    def next_batch(self, step: int) -> tuple[np.ndarray, Triplets]:
+        c = self.t.config
+        if len(self.triplets) == 0 or step % c.offline_every == 0 or self.cursor >= len(self.triplets):
+            self.refresh(step)
+        if len(self.triplets) == 0:
+            return np.zeros(0, dtype=np.int64), Triplets.empty()
+        take = self.triplets[np.arange(self.cursor, self.cursor + c.offline_triplets) % len(self.triplets)]
+        self.cursor += c.offline_triplets
+        uniq, inv = np.unique(take, return_inverse=True)
+        inv = torch.as_tensor(inv.reshape(-1, 3))
+        return uniq, Triplets(inv[:, 0], inv[:, 1], inv[:, 2])
+
+    def state(self) -> dict[str, Any]:
+        return {"triplets": torch.from_numpy(self.triplets), "cursor": self.cursor}
+
+    def load(self, s: dict[str, Any]) -> None:
+        self.triplets, self.cursor = s["triplets"].numpy(), int(s["cursor"])
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, run_dir: str | Path, resume: bool = False) -> None:
+        config.validate()
+        self.config = c = config
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.checkpoint_path = self.run_dir / "checkpoint.pt"
+        if not resume and self.checkpoint_path.exists():
+            raise FileExistsError(f"{self.run_dir} holds a run already: pass --resume to continue it, or another --out")
+        tune_malloc()
+        set_threads(c.threads)
+        cache_dir = Path(c.cache_dir) if c.cache_dir else None
+
+        spec = backbone_spec(c.backbone)
+        pre = Preprocessing(input_size=c.input_size or spec.input_size, crop=c.crop)
+        dataset = FaceDataset.from_folders(c.data, exclude=read_exclude(c.exclude))
+        self.validator: Validator | None = None
+        if c.val_pairs:
+            self.validator = Validator.from_lfw(c.val_pairs, c.val_dir, pre, c.far, cache_dir, c.progress)  # type: ignore[arg-type]
+        elif c.val_split > 0:
+            dataset, held_out = dataset.split_identities(c.val_split, c.seed)
+            pairs = make_pairs(held_out, c.val_num_pairs, c.seed)
+            self.validator = Validator(PairSet.from_pairs(pairs), pre, c.far, cache_dir, c.progress, "held-out identities")
+        self.dataset = dataset
+        self.images = DecodedImages(dataset.paths, pre.load, pre.stored_size, pre.to_dict(), cache_dir,
+                                    progress=c.progress)
+        for i in self.images.bad:
+            log.warning("left out of training: %s (%s)", dataset.paths[i], self.images.bad_reasons.get(i, "unreadable"))
+        self.good = np.setdiff1d(np.arange(len(dataset)), self.images.bad)
+        self.labels = dataset.labels[self.good]
+        self.sampler = PKSampler(self.labels, c.p, c.k, c.extra_negatives, c.small_identities, seed=c.seed)
+
+        self.model = FaceEmbedder(ModelConfig(
+            backbone=c.backbone, embedding_size=c.embedding_size, preprocessing=pre, distance=c.distance,
+            dropout=c.dropout,
+            info={"data": [str(d) for d in c.data], "identities": dataset.num_identities, "images": len(self.good),
+                  "recipe": {k: v for k, v in c.to_dict().items() if k not in ("progress", "cache_dir")}},
+        ))
+        if c.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.optimizer = self._optimizer()
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        miner_args: dict[str, Any] = {"margin": c.margin, "distance": c.distance}
+        if c.miner == "semi_hard":
+            miner_args |= {"policy": c.policy, "fallback": c.fallback}
+        self.miner: Miner = get_miner(c.miner, **miner_args)
+        self.loss_fn = TripletLoss(c.margin, c.distance, c.reduction)
+        self.offline = OfflinePool(self) if c.mining == "offline" else None
+
+        self.step = 0
+        self.best_score: float | None = None
+        self.best_step: int | None = None
+        self.collapse_count = 0
+        self.collapsed = False
+        self.history: list[dict[str, float]] = []
+        if resume and self.checkpoint_path.exists():
+            self._restore()
+        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(c.to_dict(), sort_keys=False))
+
+    # -- set-up helpers ----------------------------------------------------------------------------------------
+    def _optimizer(self) -> torch.optim.Optimizer:
+        c, params = self.config, self.model.parameters()
+        if c.optimizer == "adagrad":
+            return torch.optim.Adagrad(params, lr=c.lr, weight_decay=c.weight_decay)
+        if c.optimizer == "adam":
+            return torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
+        return torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay, nesterov=True)
+
+    def _lr_factor(self, step: int) -> float:
+        c = self.config
+        if c.warmup_steps and step < c.warmup_steps:
+            return (step + 1) / c.warmup_steps
+        t = (step - c.warmup_steps) / max(1, c.steps - c.warmup_steps)
+        if c.schedule == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+        if c.schedule == "step":
+            return 0.1 ** int(t >= 0.5) * 0.1 ** int(t >= 0.8)
+        return 1.0
+
+    def _step_seed(self, step: int) -> int:
+        return (self.config.seed * 1_000_003 + step) % (2**63)
+
+    # -- the loop ----------------------------------------------------------------------------------------------
+    def train_step(self, step: int) -> dict[str, float]:
+        c = self.config
+        t0 = time.perf_counter()
+        gen = torch.Generator().manual_seed(self._step_seed(step))
+        torch.manual_seed(self._step_seed(step))  # dropout
+        if self.offline is not None:
+            idx, triplets = self.offline.next_batch(step)
+        else:
+            idx, triplets = self.sampler.batch(step), None
+        if len(idx) == 0:
+            return {"step": step, "loss": float("nan"), "num_triplets": 0}
+        x = self.model.preprocessing.to_tensor(self.images[self.good[idx]], train=True, generator=gen, jitter=c.jitter)
+        labels = torch.as_tensor(self.labels[idx])
+        self.model.train()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=c.bf16):
+            emb = self.model(x.contiguous(memory_format=torch.channels_last) if c.channels_last else x)
+        dist = self.loss_fn.distance.pairwise(emb)
+        if triplets is None:
+            if isinstance(self.miner, SemiHardMiner) and c.policy == "random":
+                self.miner.generator = gen
+            triplets = self.miner(emb, labels, dist=dist)
+            mined = self.miner.stats
+        else:
+            mined = {**self.offline.stats, "spread": float(dist.detach().mean())}  # type: ignore[union-attr]
+        loss = self.loss_fn(emb, triplets, dist=dist)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        row = {
+            "step": step,
+            **{k: mined.get(k, float("nan")) for k in ("frac_semi_hard", "spread")},
+            "mean_d_ap": float(dist.detach()[triplets.anchor, triplets.positive].mean()) if len(triplets) else float("nan"),
+            "mean_d_an": float(dist.detach()[triplets.anchor, triplets.negative].mean()) if len(triplets) else float("nan"),
+            **self.loss_fn.stats,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "images_per_s": len(idx) / (time.perf_counter() - t0),
+        }
+        return row
+
+    def _check_collapse(self, row: dict[str, float]) -> None:
+        c = self.config
+        spread_low = row.get("spread", 1.0) < 0.02 * (4.0 if c.distance == "squared_l2" else 2.0)
+        at_margin = row.get("num_triplets", 0) > 0 and abs(row.get("loss", 0.0) - c.margin) < 0.02 * max(c.margin, 1e-6)
+        no_triplets = row.get("num_triplets", 0) == 0 and row.get("spread", 1.0) < 0.1
+        self.collapse_count = self.collapse_count + 1 if (spread_low or at_margin or no_triplets) else 0
+        if self.collapse_count == c.collapse_window:
+            self.collapsed = True
+            msg = COLLAPSE_ADVICE.format(spread=row.get("spread", float("nan")), loss=row.get("loss", float("nan")),
+                                         margin=c.margin, window=c.collapse_window)
+            log.warning(msg)
+            tqdm.write("WARNING: " + msg)
+
+    def validate(self) -> VerificationReport | None:
+        if self.validator is None:
+            return None
+        rep = self.validator(self.model)
+        score = {"val": rep.val_mean, "accuracy": rep.accuracy_mean, "auc": rep.auc}[self.config.select_by]
+        if self.best_score is None or score > self.best_score:
+            self.best_score, self.best_step = score, self.step
+            self._save_model("best.pt", rep)
+        return rep
+
+    def _save_model(self, name: str, rep: VerificationReport | None) -> None:
+        info = self.model.config.info
+        info["step"] = self.step
+        if rep is not None:
+            info["validation"] = {"set": self.validator.name if self.validator else "", "summary": rep.summary(),
+                                  "accuracy": rep.accuracy_mean, "val": rep.val_mean, "far": rep.far_target,
+                                  "auc": rep.auc, "threshold": rep.threshold}
+        save_model(self.model, self.run_dir / name)
+
+    def run(self) -> TrainResult:
+        c = self.config
+        start = time.monotonic()
+        metrics_file = self.run_dir / "metrics.csv"
+        self._trim_metrics(metrics_file)
+        new_file = not metrics_file.exists()
+        report: VerificationReport | None = None
+        stopped_early = False
+        with open(metrics_file, "a", newline="") as f:
+            writer = csv.DictWriter(f, METRICS, extrasaction="ignore")
+            if new_file:
+                writer.writeheader()
+            bar = tqdm(total=c.steps, initial=self.step, desc="training", unit="step", disable=not c.progress)
+            while self.step < c.steps:
+                row = self.train_step(self.step)
+                self.step += 1
+                row["step"] = self.step
+                self._check_collapse(row)
+                if self.step % c.val_every == 0 or self.step == c.steps:
+                    report = self.validate()
+                    if report is not None:
+                        row |= {"val_accuracy": report.accuracy_mean, "val_val": report.val_mean, "val_auc": report.auc}
+                        tqdm.write(f"step {self.step}: {report.summary()}")
+                self.history.append(row)
+                writer.writerow(row)
+                bar.update(1)
+                if self.step % c.log_every == 0:
+                    bar.set_postfix(loss=f"{row.get('loss', float('nan')):.4f}", triplets=int(row.get("num_triplets", 0)),
+                                    spread=f"{row.get('spread', float('nan')):.3f}", img_s=f"{row['images_per_s']:.0f}")
+                out_of_time = c.max_minutes is not None and time.monotonic() - start > 60 * c.max_minutes
+                if self.collapsed and c.stop_on_collapse:
+                    stopped_early = True
+                if out_of_time and self.step < c.steps:
+                    stopped_early = True
+                    tqdm.write(f"time budget of {c.max_minutes} min spent at step {self.step}; stopping")
+                if stopped_early and self.step % c.val_every != 0:
+                    report = self.validate()
+                if self.step % c.checkpoint_every == 0 or self.step == c.steps or stopped_early:
+                    f.flush()
+                    self._checkpoint()
+                if stopped_early:
+                    break
+            bar.close()
+        self._save_model("last.pt", report)
+        if self.best_step is None:  # no validation set: the last model is the one to use
+            self._save_model("best.pt", report)
+        plot_curves(metrics_file, self.run_dir / "curves.png")
+        return TrainResult(self.run_dir, self.step, self.best_step, self.best_score, report, self.collapsed,
+                           stopped_early, self.history)
+
+    # -- checkpoints -------------------------------------------------------------------------------------------
+    def _checkpoint(self) -> None:
+        state = {
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "best_score": self.best_score,
+            "best_step": self.best_step,
+            "collapse_count": self.collapse_count,
+            "config": self.config.to_dict(),
+        }
+        if self.offline is not None:
+            state["offline"] = self.offline.state()
+        save_checkpoint(self.checkpoint_path, state)
+
+    def _restore(self) -> None:
+        s = load_checkpoint(self.checkpoint_path)
+        saved = {k: v for k, v in s["config"].items() if k not in ("steps", "max_minutes", "progress", "val_every",
+                                                                   "checkpoint_every", "log_every", "threads")}
+        now = {k: v for k, v in self.config.to_dict().items() if k in saved}
+        changed = {k for k in saved if saved[k] != now[k]}
+        if changed:
+            raise ValueError(f"--resume with different settings ({', '.join(sorted(changed))}) than the run in "
+                             f"{self.run_dir}; use the same settings or a new --out")
+        self.model.load_state_dict(s["model"])
+        self.optimizer.load_state_dict(s["optimizer"])
+        self.scheduler.load_state_dict(s["scheduler"])
+        self.step, self.best_score, self.best_step = int(s["step"]), s["best_score"], s["best_step"]
+        self.collapse_count = int(s["collapse_count"])
+        if self.offline is not None and "offline" in s:
+            self.offline.load(s["offline"])
+        log.info("resumed %s at step %d", self.run_dir, self.step)
+
+    def _trim_metrics(self, path: Path) -> None:
+        """Rows logged after the last checkpoint belong to steps the resumed run will redo."""
+        if not path.exists():
+            return
+        with open(path, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if int(r["step"]) <= self.step]
+        with open(path, "w", newline="") as f:
+            w = csv.DictWriter(f, METRICS, extrasaction="ignore")
+            w.writeheader()
+            w.writerows(rows)
+
+
+def train(config: TrainConfig, run_dir: str | Path, resume: bool = False) -> TrainResult:
+    """Train a FaceNet model; see TrainConfig for every setting."""
+    return Trainer(config, run_dir, resume).run()
