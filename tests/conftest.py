@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 import torch
 
-# Several pytest processes or a busy CI box: one thread each avoids OpenMP oversubscription (5-10x slowdowns here).
-torch.set_num_threads(int(os.environ.get("FACEPRINT_TEST_THREADS", "1")))
+# One pytest process: at most 2 threads (the CI machine has 2 cores; oversubscribed OpenMP runs 5-10x slower).
+torch.set_num_threads(int(os.environ.get("FACEPRINT_TEST_THREADS", str(min(2, os.cpu_count() or 1)))))
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 LFW_DIR = SHARED / "data" / "lfw"

@@ -94,3 +94,22 @@ def test_shared_distance_matrix_gives_the_same_loss_and_triplets():
     t2 = miner(x, labels, dist=dist)
     l2 = loss_fn(x, t2, dist=dist)
     assert all(torch.equal(u, v) for u, v in zip(t1, t2)) and l1.item() == pytest.approx(l2.item())
+
+
+def test_tf_addons_fallback_reproduces_tf_addons_loss():
+    """The semi-hard miner's "tf_addons" fallback + a sum over pairs gives TF-Addons' own loss value."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from tfa_semihard_port import tfa_semihard_port
+
+    for seed in range(3):
+        g = torch.Generator().manual_seed(seed)
+        x = torch.nn.functional.normalize(torch.randn(48, 8, generator=g, dtype=torch.float64), dim=1)
+        labels = torch.randint(0, 6, (48,), generator=g)
+        miner = SemiHardMiner(0.3, fallback="tf_addons")
+        t = miner(x, labels)
+        ours = TripletLoss(0.3, reduction="sum")(x, t) / miner.stats["num_pos_pairs"]
+        assert len(t) == miner.stats["num_pos_pairs"]  # one triplet for every positive pair
+        assert ours.item() == pytest.approx(tfa_semihard_port(labels, x, 0.3).item(), rel=1e-6)

@@ -42,8 +42,8 @@ def read_pairs_csv(path: str | Path, root: str | Path | None = None, check: bool
         for lineno, row in enumerate(csv.reader(f), 1):
             if not row or row[0].startswith("#"):
                 continue
-            if lineno == 1 and row[0].strip().lower() in ("path1", "a", "image1"):
-                continue
+            if lineno == 1 and len(row) >= 3 and row[2].strip().lower() == "same":
+                continue  # header line
             if len(row) not in (3, 4):
                 raise ValueError(f"{path}:{lineno}: expected path1,path2,same[,fold], got {len(row)} fields")
             try:

@@ -50,8 +50,8 @@ class PKSampler:
 
     @property
     def steps_per_epoch(self) -> int:
-        """Batches per pass over the identities."""
-        return max(1, len(self.eligible) // self.p)
+        """Batches that visit every identity at least once."""
+        return -(-len(self.eligible) // self.p)
 
     def _rng(self, *key: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, *key])

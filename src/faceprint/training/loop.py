@@ -140,6 +140,7 @@ class Trainer:
         self.labels = dataset.labels[self.good]
         self.sampler = PKSampler(self.labels, c.p, c.k, c.extra_negatives, c.small_identities, seed=c.seed)
 
+        torch.manual_seed(c.seed)  # the initial weights
         self.model = FaceEmbedder(ModelConfig(
             backbone=c.backbone, embedding_size=c.embedding_size, preprocessing=pre, distance=c.distance,
             dropout=c.dropout,

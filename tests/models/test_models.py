@@ -1,0 +1,110 @@
+"""Every registered backbone: forward, backward, unit-norm output; model files: round trip and refusals."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from faceprint.data import Preprocessing
+from faceprint.models import (
+    FaceEmbedder,
+    ModelConfig,
+    ModelFileError,
+    backbone_spec,
+    list_backbones,
+    load_model,
+    save_model,
+)
+
+
+def _model(backbone: str, size: int | None = None, emb: int = 32) -> FaceEmbedder:
+    size = size or backbone_spec(backbone).input_size
+    torch.manual_seed(0)
+    return FaceEmbedder(ModelConfig(backbone=backbone, embedding_size=emb, preprocessing=Preprocessing(input_size=size)))
+
+
+@pytest.mark.parametrize("backbone", list_backbones())
+def test_forward_backward_unit_norm(backbone):
+    m = _model(backbone)
+    size = m.config.preprocessing.input_size
+    x = torch.randn(2, 3, size, size).contiguous(memory_format=torch.channels_last)
+    y = m(x)
+    assert y.shape == (2, 32)
+    assert torch.allclose(y.norm(dim=1), torch.ones(2), atol=1e-5)
+    y[:, 0].sum().backward()
+    assert all(p.grad is not None for p in m.parameters() if p.requires_grad)
+
+
+@pytest.mark.parametrize("size", [64, 96, 112])
+def test_compact_backbone_takes_other_sizes(size):
+    assert _model("resnet10_quarter", size)(torch.randn(2, 3, size, size)).shape == (2, 32)
+
+
+def test_round_trip_gives_identical_embeddings(tmp_path):
+    m = _model("resnet10_quarter").eval()
+    m.config.threshold = 1.1
+    fp = save_model(m, tmp_path / "m.pt")
+    m2 = load_model(tmp_path / "m.pt")
+    assert m2.fingerprint == fp and m2.config.threshold == 1.1 and m2.config.preprocessing == m.config.preprocessing
+    imgs = np.random.default_rng(0).integers(0, 255, (3, 80, 80, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(m.embed(list(imgs)), m2.embed(list(imgs)))
+    # The threshold is not part of the fingerprint: a calibrated copy still matches galleries of the original.
+    m2.config.threshold = 0.7
+    assert save_model(m2, tmp_path / "m2.pt") == fp
+
+
+def test_embed_flip_and_shapes():
+    m = _model("resnet10_quarter").eval()
+    imgs = np.random.default_rng(1).integers(0, 255, (5, 50, 70, 3), dtype=np.uint8)
+    e = m.embed(list(imgs), batch_size=2, flip=True)
+    assert e.shape == (5, 32) and np.allclose(np.linalg.norm(e, axis=1), 1, atol=1e-5)
+    mirrored = m.embed([im[:, ::-1].copy() for im in imgs], flip=True)
+    np.testing.assert_allclose(e, mirrored, atol=2e-2)  # flip TTA is (nearly) mirror invariant
+
+
+def test_refuses_non_models(tmp_path):
+    (tmp_path / "text.pt").write_text("hello")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    for name, msg in [("text.pt", "not a faceprint model"), ("other.pt", "not a faceprint model"),
+                      ("missing.pt", "no such")]:
+        with pytest.raises(ModelFileError, match=msg):
+            load_model(tmp_path / name)
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (print, ("code ran on load",))
+
+
+def test_never_unpickles_code(tmp_path, capsys):
+    with open(tmp_path / "evil.pt", "wb") as f:
+        pickle.dump({"format": "faceprint.model", "x": _Exploit()}, f)
+    torch.save({"format": "faceprint.model", "x": _Exploit()}, tmp_path / "evil2.pt")
+    for name in ("evil.pt", "evil2.pt"):
+        with pytest.raises(ModelFileError):
+            load_model(tmp_path / name)
+    assert "code ran" not in capsys.readouterr().out
+
+
+def test_damaged_weights_are_detected(tmp_path):
+    m = _model("resnet10_quarter")
+    save_model(m, tmp_path / "m.pt")
+    payload = torch.load(tmp_path / "m.pt", weights_only=True)
+    payload["state_dict"]["project.weight"][0, 0] += 1.0
+    torch.save(payload, tmp_path / "bad.pt")
+    with pytest.raises(ModelFileError, match="fingerprint"):
+        load_model(tmp_path / "bad.pt")
+    payload["state_dict"].pop("project.weight")
+    torch.save(payload, tmp_path / "bad2.pt")
+    with pytest.raises(ModelFileError, match="damaged"):
+        load_model(tmp_path / "bad2.pt")
+
+
+def test_unknown_backbone_and_distance():
+    with pytest.raises(ValueError, match="unknown backbone"):
+        ModelConfig(backbone="vgg")
+    with pytest.raises(ValueError, match="unknown distance"):
+        ModelConfig(distance="cosine")

@@ -1,0 +1,111 @@
+"""End-to-end training on synthetic faces: it learns, it resumes exactly, it survives bad files, it warns."""
+
+from __future__ import annotations
+
+import csv
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from faceprint.data.synthetic import make_synthetic_faces
+from faceprint.models import load_model
+from faceprint.training import TrainConfig, Trainer, train
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory):
+    return make_synthetic_faces(tmp_path_factory.mktemp("faces"), identities=24, images_per_identity=8, size=64)
+
+
+def _config(faces, tmp_path, **kw) -> TrainConfig:
+    base = dict(data=[str(faces)], backbone="resnet10_quarter", input_size=48, p=8, k=4, steps=40, val_every=1000,
+                val_split=0.25, val_num_pairs=300, cache_dir=str(tmp_path / "cache"), progress=False, threads=1,
+                checkpoint_every=5)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_loss_falls_and_verification_improves(faces, tmp_path):
+    trainer = Trainer(_config(faces, tmp_path, steps=80, val_every=80), tmp_path / "run")
+    before = trainer.validate()
+    result = trainer.run()
+    after = result.report
+    losses = [h["loss"] for h in result.history if h.get("num_triplets", 0) > 0]
+    assert np.mean(losses[-10:]) < np.mean(losses[:10])
+    assert after.accuracy_mean > before.accuracy_mean + 0.05 and after.auc > before.auc
+    assert after.accuracy_mean > 0.8
+    for name in ("best.pt", "last.pt", "checkpoint.pt", "metrics.csv", "curves.png", "config.yaml"):
+        assert (tmp_path / "run" / name).exists()
+    model = load_model(tmp_path / "run" / "best.pt")
+    assert model.config.preprocessing.input_size == 48 and "validation" in model.config.info
+    rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
+    assert [int(r["step"]) for r in rows] == list(range(1, 81))
+
+
+def test_resume_gives_the_same_result_as_one_run(faces, tmp_path):
+    whole = train(_config(faces, tmp_path, steps=12), tmp_path / "whole")
+    train(_config(faces, tmp_path, steps=7), tmp_path / "split")  # "killed" after a checkpoint at step 5 ...
+    # ... simulate the kill: the checkpoint is from step 5, metrics.csv has rows up to 7.
+    with pytest.raises(FileExistsError, match="--resume"):
+        Trainer(_config(faces, tmp_path, steps=12), tmp_path / "split")
+    resumed = train(_config(faces, tmp_path, steps=12), tmp_path / "split", resume=True)
+    assert resumed.step == whole.step == 12
+    a = load_model(tmp_path / "whole" / "last.pt").state_dict()
+    b = load_model(tmp_path / "split" / "last.pt").state_dict()
+    for k in a:
+        assert torch.allclose(a[k].float(), b[k].float(), atol=1e-6), k
+    rows = list(csv.DictReader(open(tmp_path / "split" / "metrics.csv")))
+    assert [int(r["step"]) for r in rows] == list(range(1, 13))
+    with pytest.raises(ValueError, match="different settings"):
+        Trainer(_config(faces, tmp_path, steps=12, lr=0.5), tmp_path / "split", resume=True)
+
+
+def test_unreadable_images_are_logged_and_skipped(faces, tmp_path, caplog):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(faces, data)
+    (data / "id_000" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    with caplog.at_level(logging.WARNING):
+        result = train(_config(data, tmp_path, steps=5), tmp_path / "run")
+    assert result.step == 5
+    assert any("broken.jpg" in r.getMessage() for r in caplog.records)
+
+
+def test_offline_mining_trains(faces, tmp_path):
+    cfg = _config(faces, tmp_path, steps=6, mining="offline", offline_every=3, offline_subset=64,
+                  offline_triplets=20, val_every=6)
+    result = train(cfg, tmp_path / "run")
+    assert result.step == 6 and any(h.get("num_triplets", 0) > 0 for h in result.history)
+
+
+@pytest.mark.parametrize("miner", ["batch_hard", "batch_all"])
+def test_other_miners_train(faces, tmp_path, miner):
+    result = train(_config(faces, tmp_path, steps=3, miner=miner, reduction="mean_active"), tmp_path / "run")
+    assert all(np.isfinite(h["loss"]) for h in result.history)
+
+
+def test_collapse_alarm(faces, tmp_path, caplog):
+    trainer = Trainer(_config(faces, tmp_path, collapse_window=5), tmp_path / "run")
+    healthy = {"spread": 1.9, "loss": 0.1, "num_triplets": 50}
+    collapsed = {"spread": 0.001, "loss": 0.2, "num_triplets": 50}
+    with caplog.at_level(logging.WARNING):
+        for _ in range(4):
+            trainer._check_collapse(collapsed)
+        trainer._check_collapse(healthy)  # the window restarts
+        assert not trainer.collapsed
+        for _ in range(5):
+            trainer._check_collapse(collapsed)
+    assert trainer.collapsed
+    assert any("collapsing" in r.getMessage() and "--lr" in r.getMessage() for r in caplog.records)
+
+
+def test_bad_settings_are_refused(faces, tmp_path):
+    with pytest.raises(ValueError, match="miner"):
+        _config(faces, tmp_path, miner="hardest").validate()
+    with pytest.raises(ValueError, match="P = 40"):
+        Trainer(_config(faces, tmp_path, p=40), tmp_path / "run")
+    with pytest.raises(ValueError, match="unknown training settings"):
+        TrainConfig.load(None, data=["x"], learning_rate=0.1)
