@@ -1,3 +1,13 @@
-"""faceprint: FaceNet face embeddings (Schroff et al., CVPR 2015) that train, evaluate and serve correctly."""
+"""faceprint: FaceNet face embeddings (Schroff et al., CVPR 2015) that train, evaluate and serve correctly.
+
+    model = faceprint.load("best.pt")          # or faceprint.load() for the shipped default
+    emb = model.embed(["a.jpg", "b.jpg"])      # (2, 128) unit vectors
+    faceprint.verify(model, "a.jpg", "b.jpg")  # distance, threshold, same
+"""
 
 __version__ = "0.1.0"
+
+from faceprint.api import load  # noqa: E402
+from faceprint.applications.verification import verify  # noqa: E402
+
+__all__ = ["__version__", "load", "verify"]

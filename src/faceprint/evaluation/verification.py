@@ -120,12 +120,17 @@ class VerificationReport:
 
 
 def evaluate_verification(
-    dist: np.ndarray, same: np.ndarray, folds: np.ndarray | None = None, far_target: float = 1e-3
+    dist: np.ndarray,
+    same: np.ndarray,
+    folds: np.ndarray | None = None,
+    far_target: float = 1e-3,
+    fold_dist: dict[int, np.ndarray] | None = None,
 ) -> VerificationReport:
     """The LFW protocol: for each fold, thresholds fitted on the other folds are applied to it.
 
     Accuracy and VAL/FAR are reported as mean +- std over folds (std with ddof=0, as the reference code). With a
-    single fold the thresholds are fitted and applied on the same pairs, and the report says so.
+    single fold the thresholds are fitted and applied on the same pairs, and the report says so. `fold_dist`
+    gives fold f its own distances for all pairs (e.g. after subtracting a mean fitted on the other folds).
     """
     dist, same = _check(dist, same)
     folds = np.zeros(len(dist), dtype=np.int64) if folds is None else np.asarray(folds)
@@ -134,10 +139,11 @@ def evaluate_verification(
     for f in ids:
         test = folds == f
         train = ~test if len(ids) > 1 else test
-        t_acc, _ = accuracy_threshold(dist[train], same[train])
-        t_far = far_threshold(dist[train & ~same], far_target)
-        acc, _, _ = rates(dist[test], same[test], t_acc)
-        _, val, far = rates(dist[test], same[test], t_far)
+        d = dist if fold_dist is None else np.asarray(fold_dist[int(f)], dtype=np.float64)
+        t_acc, _ = accuracy_threshold(d[train], same[train])
+        t_far = far_threshold(d[train & ~same], far_target)
+        acc, _, _ = rates(d[test], same[test], t_acc)
+        _, val, far = rates(d[test], same[test], t_far)
         rep.folds.append(FoldResult(int(f), t_acc, acc, t_far, val, far))
     accs = np.array([r.accuracy for r in rep.folds])
     vals = np.array([r.val for r in rep.folds])

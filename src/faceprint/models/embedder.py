@@ -80,12 +80,16 @@ class FaceEmbedder(nn.Module):
         images: Sequence[str | Path | np.ndarray] | np.ndarray,
         batch_size: int = 128,
         progress: bool = False,
-        flip: bool = False,
+        flip: bool | str = False,
     ) -> np.ndarray:
         """(N, D) float32 embeddings of image files, RGB arrays, or already-stored (N, S, S, 3) uint8 crops.
 
-        `flip` adds the embedding of the mirrored face and renormalises (test-time augmentation).
+        `flip` (test-time augmentation with the mirrored face): "sum" (or True) adds the two embeddings and
+        renormalises, (N, D); "concat" joins them into one unit vector of size 2D.
         """
+        mode = {True: "sum", False: "none"}.get(flip, flip)  # type: ignore[call-overload]
+        if mode not in ("none", "sum", "concat"):
+            raise ValueError(f"flip must be none, sum or concat, got {flip!r}")
         was_training = self.training
         self.eval()
         pre = self.preprocessing
@@ -101,11 +105,13 @@ class FaceEmbedder(nn.Module):
                                        for im in chunk])
                 x = pre.to_tensor(stored)
                 e = self(x)
-                if flip:
+                if mode == "sum":
                     e = nn.functional.normalize(e + self(x.flip(3)), dim=1)
+                elif mode == "concat":
+                    e = nn.functional.normalize(torch.cat([e, self(x.flip(3))], 1), dim=1)
                 out.append(e.cpu().numpy())
         finally:
             self.train(was_training)
         if not out:
-            return np.zeros((0, self.config.embedding_size), np.float32)
+            return np.zeros((0, self.config.embedding_size * (2 if mode == "concat" else 1)), np.float32)
         return np.concatenate(out).astype(np.float32)

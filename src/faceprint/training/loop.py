@@ -259,6 +259,9 @@ class Trainer:
         info = self.model.config.info
         info["step"] = self.step
         if rep is not None:
+            # The accuracy threshold on the validation pairs becomes the model's default verification threshold;
+            # `faceprint calibrate` refits it on a user's own pairs.
+            self.model.config.threshold = rep.threshold
             info["validation"] = {"set": self.validator.name if self.validator else "", "summary": rep.summary(),
                                   "accuracy": rep.accuracy_mean, "val": rep.val_mean, "far": rep.far_target,
                                   "auc": rep.auc, "threshold": rep.threshold}

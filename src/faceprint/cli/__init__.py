@@ -11,12 +11,9 @@ import typing
 from pathlib import Path
 
 from faceprint import __version__
+from faceprint.cli.common import UserError
 
 log = logging.getLogger("faceprint")
-
-
-class UserError(Exception):
-    """A problem with the user's input: printed as one line, no traceback."""
 
 
 def _field_type(f: dataclasses.Field) -> type:
@@ -98,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--minutes", type=float, default=1.0, help="training time budget")
     d.set_defaults(func=cmd_demo)
 
+    from faceprint.cli import evaluate, jobs
+
+    evaluate.add_parsers(sub)
+    jobs.add_parsers(sub)
+
     i = sub.add_parser("info", help="show a model file's config and fingerprint")
     i.add_argument("model")
     i.set_defaults(func=cmd_info)
@@ -110,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
     logging.getLogger("PIL").setLevel(logging.WARNING)
+    from faceprint.applications.recognition import GalleryError
     from faceprint.data import ImageReadError, MissingImagesError
     from faceprint.models import ModelFileError
 
@@ -117,9 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except Exception if args.verbose else ():  # type: ignore[misc]
         raise
-    except (UserError, ModelFileError, MissingImagesError, ImageReadError, FileNotFoundError, FileExistsError,
+    except (UserError, GalleryError, ModelFileError, MissingImagesError, ImageReadError, FileNotFoundError, FileExistsError,
             ValueError) as e:
-        print(f"faceprint {args.command}: error: {e}", file=sys.stderr)
+        msg = str(e).strip() if not isinstance(e, (FileNotFoundError,)) or not e.filename else f"{e.filename}: {e.strerror}"
+        print(f"faceprint {args.command}: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

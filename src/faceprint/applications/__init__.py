@@ -1,0 +1,1 @@
+"""The three jobs of one embedding: verification, recognition (a gallery), clustering."""

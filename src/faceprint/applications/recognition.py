@@ -1,0 +1,251 @@
+"""Recognition with a persistent gallery: a SQLite file of identities, source images and embeddings.
+
+The gallery records the fingerprint of the model that made its embeddings and refuses any other model. Every
+write is one transaction: an interrupted enrolment leaves the gallery as it was before it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from faceprint import __version__
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS identities (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS faces (
+    id INTEGER PRIMARY KEY,
+    identity_id INTEGER NOT NULL REFERENCES identities(id),
+    source TEXT NOT NULL,
+    content_sha256 TEXT NOT NULL,
+    face_index INTEGER NOT NULL DEFAULT 0,
+    embedding BLOB NOT NULL,
+    UNIQUE (content_sha256, face_index)
+);
+"""
+
+
+class GalleryError(ValueError):
+    pass
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class Match:
+    identity: str
+    distance: float
+
+
+@dataclass
+class Identification:
+    """Top-k identities (each at its nearest face), and the decision."""
+
+    decision: str  # an identity, or "unknown" (open set: nearest face not under the threshold)
+    distance: float  # to the nearest face
+    threshold: float
+    candidates: list[Match] = field(default_factory=list)
+
+
+class Gallery:
+    def __init__(self, path: str | Path, fingerprint: str, embedding_size: int, distance: str,
+                 create: bool = True) -> None:
+        self.path = Path(path)
+        if not self.path.exists() and not create:
+            raise GalleryError(f"{self.path}: no such gallery")
+        try:
+            self.db = sqlite3.connect(self.path)
+            self.db.executescript(SCHEMA)
+            meta = dict(self.db.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.DatabaseError as e:
+            raise GalleryError(f"{self.path}: not a faceprint gallery ({e})") from None
+        if not meta:
+            with self.db:
+                self.db.executemany("INSERT INTO meta VALUES (?, ?)", [
+                    ("format", "faceprint.gallery"), ("model_fingerprint", fingerprint),
+                    ("embedding_size", str(embedding_size)), ("distance", distance),
+                    ("created", time.strftime("%Y-%m-%dT%H:%M:%S")), ("faceprint_version", __version__)])
+        elif meta.get("format") != "faceprint.gallery":
+            raise GalleryError(f"{self.path}: not a faceprint gallery")
+        elif meta["model_fingerprint"] != fingerprint:
+            raise GalleryError(
+                f"{self.path}: gallery was built with model {meta['model_fingerprint']}, not with this model "
+                f"({fingerprint}); embeddings of different models cannot be compared: use that model or a new gallery"
+            )
+        self.fingerprint = fingerprint
+        self.distance = distance
+        self.embedding_size = embedding_size
+        self._matrix: tuple[np.ndarray, np.ndarray, list[str]] | None = None
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "Gallery":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def enroll(self, items: Iterable[tuple[str, str, str, int, np.ndarray]]) -> tuple[int, int]:
+        """Add (name, source, content_sha256, face_index, embedding) rows in one transaction.
+
+        The same image content again is skipped (idempotent); under another name it is an error, and nothing of
+        this call is written. Returns (added, already present).
+        """
+        added = present = 0
+        with self.db:  # one transaction: all or nothing
+            for name, source, sha, face_index, emb in items:
+                if emb.shape != (self.embedding_size,):
+                    raise GalleryError(f"{source}: embedding of size {emb.shape} for a {self.embedding_size}-d gallery")
+                row = self.db.execute(
+                    "SELECT i.name FROM faces f JOIN identities i ON f.identity_id = i.id "
+                    "WHERE f.content_sha256 = ? AND f.face_index = ?", (sha, face_index)).fetchone()
+                if row is not None:
+                    if row[0] != name:
+                        raise GalleryError(f"{source}: this image is already enrolled as {row[0]!r}, not {name!r}")
+                    present += 1
+                    continue
+                self.db.execute("INSERT OR IGNORE INTO identities (name) VALUES (?)", (name,))
+                ident = self.db.execute("SELECT id FROM identities WHERE name = ?", (name,)).fetchone()[0]
+                self.db.execute(
+                    "INSERT INTO faces (identity_id, source, content_sha256, face_index, embedding) "
+                    "VALUES (?, ?, ?, ?, ?)", (ident, source, sha, face_index, emb.astype(np.float32).tobytes()))
+                added += 1
+        self._matrix = None
+        return added, present
+
+    def remove(self, name: str) -> int:
+        with self.db:
+            row = self.db.execute("SELECT id FROM identities WHERE name = ?", (name,)).fetchone()
+            if row is None:
+                raise GalleryError(f"no identity {name!r} in {self.path}")
+            n = self.db.execute("DELETE FROM faces WHERE identity_id = ?", (row[0],)).rowcount
+            self.db.execute("DELETE FROM identities WHERE id = ?", (row[0],))
+        self._matrix = None
+        return n
+
+    def identities(self) -> list[tuple[str, int]]:
+        return self.db.execute(
+            "SELECT i.name, COUNT(f.id) FROM identities i LEFT JOIN faces f ON f.identity_id = i.id "
+            "GROUP BY i.id ORDER BY i.name").fetchall()
+
+    def __len__(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM faces").fetchone()[0])
+
+    def matrix(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """(embeddings (N, D), identity index per face (N,), identity names), loaded once and kept."""
+        if self._matrix is None:
+            rows = self.db.execute("SELECT identity_id, embedding FROM faces ORDER BY id").fetchall()
+            names = dict(self.db.execute("SELECT id, name FROM identities").fetchall())
+            ids = sorted(names)
+            pos = {i: k for k, i in enumerate(ids)}
+            emb = (np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+                   if rows else np.zeros((0, self.embedding_size), np.float32))
+            self._matrix = (emb, np.array([pos[r[0]] for r in rows], dtype=np.int64), [names[i] for i in ids])
+        return self._matrix
+
+    def identify(self, queries: np.ndarray, threshold: float, k: int = 5, vote: int = 1,
+                 index: "SearchIndex | None" = None) -> list[Identification]:
+        """Top-k identities per query; the decision is the nearest face's identity (vote = 1) or a majority of
+        the `vote` nearest faces under the threshold, and "unknown" when the nearest face is not under it."""
+        emb, owner, names = self.matrix()
+        if len(emb) == 0:
+            raise GalleryError(f"{self.path} is empty: enroll some faces first")
+        index = index or ExactIndex(emb, self.distance)
+        depth = min(len(emb), max(k * 8, vote, 32))  # enough faces to find k distinct identities in most cases
+        dist, nn = index.search(np.atleast_2d(queries), depth)
+        out = []
+        for d_row, n_row in zip(dist, nn):
+            seen: dict[int, float] = {}
+            for d, n in zip(d_row, n_row):
+                if n >= 0 and owner[n] not in seen:
+                    seen[int(owner[n])] = float(d)
+            cands = [Match(names[i], d) for i, d in sorted(seen.items(), key=lambda kv: kv[1])[:k]]
+            nearest = float(d_row[0])
+            if nearest >= threshold:
+                decision = "unknown"
+            elif vote <= 1:
+                decision = names[int(owner[n_row[0]])]
+            else:
+                close = [int(owner[n]) for d, n in zip(d_row[:vote], n_row[:vote]) if d < threshold and n >= 0]
+                decision = names[Counter(close).most_common(1)[0][0]]
+            out.append(Identification(decision, nearest, threshold, cands))
+        return out
+
+
+class SearchIndex:
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+
+class ExactIndex(SearchIndex):
+    """Exact k-NN by one matrix product per block of queries (practical to ~10^6 faces on 2 cores)."""
+
+    def __init__(self, emb: np.ndarray, distance: str = "squared_l2") -> None:
+        import torch
+
+        self.emb = torch.from_numpy(np.array(emb, dtype=np.float32))  # a copy: frombuffer arrays are read-only
+        self.norms = (self.emb * self.emb).sum(1)
+        self.distance = distance
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        q = torch.from_numpy(np.ascontiguousarray(queries, dtype=np.float32))
+        k = min(k, len(self.emb))
+        ds, ns = [], []
+        for s in range(0, len(q), 256):
+            qb = q[s : s + 256]
+            d = ((qb * qb).sum(1, keepdim=True) + self.norms[None] - 2 * qb @ self.emb.t()).clamp_min_(0)
+            vals, idx = torch.topk(d, k, dim=1, largest=False, sorted=True)
+            ds.append(vals if self.distance == "squared_l2" else vals.sqrt())
+            ns.append(idx)
+        return torch.cat(ds).numpy(), torch.cat(ns).numpy()
+
+
+class FaissIndex(SearchIndex):
+    """Approximate search (HNSW) for large galleries, when `faiss` is installed; recall is measured in
+    benchmarks/identify.py."""
+
+    def __init__(self, emb: np.ndarray, distance: str = "squared_l2", m: int = 32, ef_search: int = 128) -> None:
+        import faiss  # optional dependency
+
+        self.index = faiss.IndexHNSWFlat(emb.shape[1], m)
+        self.index.hnsw.efSearch = ef_search
+        self.index.add(np.ascontiguousarray(emb, dtype=np.float32))
+        self.distance = distance
+
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        d, n = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
+        return (d if self.distance == "squared_l2" else np.sqrt(np.maximum(d, 0))), n
+
+
+def make_index(emb: np.ndarray, distance: str, kind: str = "auto") -> SearchIndex:
+    """"exact" (default up to 10^6 faces), "faiss", or "auto" (FAISS HNSW above 10^6 faces when installed)."""
+    if kind == "exact" or (kind == "auto" and len(emb) <= 1_000_000):
+        return ExactIndex(emb, distance)
+    try:
+        return FaissIndex(emb, distance)
+    except ImportError:
+        if kind == "faiss":
+            raise GalleryError("--index faiss needs the faiss-cpu package (pip install faiss-cpu)") from None
+        return ExactIndex(emb, distance)
+
+
+def enroll_rows(names: Sequence[str], sources: Sequence[str], embeddings: np.ndarray
+                ) -> list[tuple[str, str, str, int, np.ndarray]]:
+    return [(n, s, file_sha256(s), 0, e) for n, s, e in zip(names, sources, embeddings)]

@@ -1,0 +1,222 @@
+"""The three jobs on the command line: verify (and calibrate), enroll / identify, cluster; and bulk embed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from faceprint.cli.common import UserError, add_model_option, cache_dir_arg, load_model_arg, model_record, write_json
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from faceprint.applications.verification import verify
+
+    model = load_model_arg(args.model)
+    r = verify(model, args.a, args.b, args.threshold)
+    if args.json:
+        print(json.dumps({"a": args.a, "b": args.b, **r.to_dict(), "model": model_record(model, args.model)}))
+    else:
+        print(f"{r.distance_name} distance {r.distance:.4f}  threshold {r.threshold:.4f}  "
+              f"{'SAME' if r.same else 'DIFFERENT'}")
+    return 0
+
+
+def _read_any_pairs(pairs: str, images: str | None) -> list:
+    from faceprint.data import read_lfw_pairs, read_pairs_csv
+
+    first = Path(pairs).read_text().split("\n", 1)[0]
+    if "," in first:
+        return read_pairs_csv(pairs, images)
+    if images is None:
+        raise UserError("an LFW-format pairs file needs --images (the folder of <Name>/<Name>_NNNN.jpg)")
+    return read_lfw_pairs(pairs, images)
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from faceprint.evaluation import accuracy_threshold, far_threshold, rates
+    from faceprint.evaluation.protocol import evaluate_pairs
+    from faceprint.models import save_model
+
+    model = load_model_arg(args.model)
+    pairs = _read_any_pairs(args.pairs, args.images)
+    res = evaluate_pairs(model, pairs, cache_dir=cache_dir_arg(args.cache_dir), protocol=Path(args.pairs).name)
+    if args.far is not None:
+        t = far_threshold(res.dist[~res.same], args.far)
+        rule = f"largest threshold with FAR <= {args.far:g} on these pairs"
+    else:
+        t, _ = accuracy_threshold(res.dist, res.same)
+        rule = "threshold of maximum accuracy on these pairs"
+    acc, val, far = rates(res.dist, res.same, t)
+    model.config.threshold = float(t)
+    model.config.info["calibration"] = {"pairs": str(args.pairs), "n_pairs": len(pairs), "rule": rule,
+                                        "accuracy": acc, "tar": val, "far": far}
+    save_model(model, args.out)
+    print(f"threshold {t:.4f} ({rule}): accuracy {100 * acc:.2f}%, TAR {100 * val:.2f}%, FAR {100 * far:.3f}% "
+          f"on {len(pairs)} pairs")
+    print(f"wrote {args.out} (same weights and fingerprint, new threshold)")
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from faceprint.embeddings import embed_paths, list_images
+
+    model = load_model_arg(args.model)
+    paths, ids = list_images(args.data)
+    es = embed_paths(model, paths, ids, flip=args.flip, cache_dir=cache_dir_arg(args.cache_dir),
+                     progress=not args.no_progress)
+    es.save(args.out)
+    for s in es.skipped:
+        print(f"skipped {s}")
+    print(f"wrote {len(es.paths)} embeddings ({es.embeddings.shape[1]}-d) to {args.out}")
+    return 0
+
+
+def _open_gallery(path: str, model, create: bool):  # type: ignore[no-untyped-def]
+    from faceprint.applications.recognition import Gallery
+
+    return Gallery(path, getattr(model, "fingerprint", ""), model.config.embedding_size * 1, model.config.distance,
+                   create=create)
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    from faceprint.applications.recognition import enroll_rows
+    from faceprint.embeddings import embed_paths, list_images
+
+    model = load_model_arg(args.model)
+    if args.name:
+        paths = [Path(p) for p in args.images]
+        ids = [args.name] * len(paths)
+    else:
+        if len(args.images) != 1:
+            raise UserError("give one folder (ROOT/<identity>/<image>), or --name NAME with image files")
+        paths, ids = list_images(args.images[0])
+        if not all(ids):
+            raise UserError(f"{args.images[0]}: images must sit in a folder per identity (or use --name)")
+    with _open_gallery(args.gallery, model, create=True) as g:
+        es = embed_paths(model, paths, ids, cache_dir=cache_dir_arg(args.cache_dir), progress=not args.no_progress)
+        added, present = g.enroll(enroll_rows(es.identities, es.paths, es.embeddings))
+        for s in es.skipped:
+            print(f"skipped {s}")
+        print(f"{args.gallery}: {added} faces added, {present} already enrolled; "
+              f"{len(g.identities())} identities, {len(g)} faces")
+    return 0
+
+
+def cmd_identify(args: argparse.Namespace) -> int:
+    from faceprint.applications.recognition import make_index
+    from faceprint.applications.verification import resolve_threshold
+    from faceprint.embeddings import embed_paths
+
+    model = load_model_arg(args.model)
+    threshold = resolve_threshold(model, args.threshold)
+    with _open_gallery(args.gallery, model, create=False) as g:
+        es = embed_paths(model, [Path(p) for p in args.images], progress=False)
+        emb, _, _ = g.matrix()
+        results = g.identify(es.embeddings, threshold, k=args.k, vote=args.vote,
+                             index=make_index(emb, model.config.distance, args.index) if len(emb) else None)
+    out = []
+    for path, r in zip(es.paths, results):
+        out.append({"image": path, "identity": r.decision, "distance": r.distance, "threshold": r.threshold,
+                    "candidates": [{"identity": c.identity, "distance": c.distance} for c in r.candidates]})
+        if not args.json:
+            top = ", ".join(f"{c.identity} {c.distance:.3f}" for c in r.candidates)
+            print(f"{path}: {r.decision} (nearest {r.distance:.4f}, threshold {r.threshold:.4f})  top-{args.k}: {top}")
+    for s in es.skipped:
+        out.append({"image": s.split(": ")[0], "error": s})
+        if not args.json:
+            print(f"{s}")
+    if args.json:
+        print(json.dumps(out, indent=1))
+    return 0
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from faceprint.applications.clustering import cluster, write_clusters
+    from faceprint.embeddings import embed_paths, list_images
+
+    model = load_model_arg(args.model)
+    paths, _ = list_images(args.data)
+    es = embed_paths(model, paths, cache_dir=cache_dir_arg(args.cache_dir), progress=not args.no_progress)
+    threshold = args.threshold if args.threshold is not None else model.config.threshold
+    if args.method == "agglomerative" and threshold is None:
+        raise UserError("this model has no calibrated threshold: pass --threshold (or use --method kmeans)")
+    res = cluster(es.embeddings, args.method, threshold=threshold, k=args.k, distance=model.config.distance,
+                  min_size=args.min_size)
+    out = write_clusters(res, es.paths, args.out, copy=args.copy)
+    sizes = np.bincount(res.labels[res.labels >= 0]) if (res.labels >= 0).any() else np.zeros(0, int)
+    print(f"{len(es.paths)} faces -> {res.n_clusters} clusters (largest {sizes.max() if len(sizes) else 0}), "
+          f"{int((res.labels < 0).sum())} unclustered; {args.method} "
+          f"{'threshold' if args.method == 'agglomerative' else 'k'} {res.parameter:g}")
+    for s in es.skipped:
+        print(f"skipped {s}")
+    print(f"wrote {out}/clusters.csv, clusters.json, a folder and a contact sheet per cluster")
+    write_json(args.json, {"data": args.data, "model": model_record(model, args.model), "method": args.method,
+                           "parameter": res.parameter, "n_clusters": res.n_clusters})
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("verify", help="are two faces the same person?")
+    p.add_argument("a")
+    p.add_argument("b")
+    add_model_option(p)
+    p.add_argument("--threshold", type=float, help="default: the threshold calibrated for the model")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("calibrate", help="fit a verification threshold on your pairs; writes a copy of the model")
+    add_model_option(p)
+    p.add_argument("--pairs", required=True, help="LFW-format pairs file or a path1,path2,same,fold CSV")
+    p.add_argument("--images", help="image folder (LFW format: <Name>/<Name>_NNNN.jpg; CSV: the paths' root)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--far", type=float, help="the largest threshold with at most this false accept rate")
+    g.add_argument("--max-accuracy", action="store_true", help="the threshold of maximum accuracy (default)")
+    p.add_argument("--out", required=True, help="where to write the calibrated model")
+    p.add_argument("--cache-dir")
+    p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("embed", help="embeddings of a folder, in the documented .npz format")
+    p.add_argument("data", help="ROOT/<identity>/<image> or a folder of images")
+    p.add_argument("--out", required=True)
+    add_model_option(p)
+    p.add_argument("--flip", choices=["none", "sum", "concat"], default="none")
+    p.add_argument("--cache-dir")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser("enroll", help="add faces to a gallery (SQLite file)")
+    p.add_argument("--gallery", required=True)
+    p.add_argument("--name", help="identity of the images given (else: one folder per identity)")
+    p.add_argument("images", nargs="+", help="a folder per identity, or image files with --name")
+    add_model_option(p)
+    p.add_argument("--cache-dir")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_enroll)
+
+    p = sub.add_parser("identify", help="who is this? (top-k from a gallery, or unknown)")
+    p.add_argument("--gallery", required=True)
+    p.add_argument("images", nargs="+")
+    add_model_option(p)
+    p.add_argument("--k", type=int, default=5)
+    p.add_argument("--vote", type=int, default=1, help="decide by majority of the N nearest faces (default 1: nearest)")
+    p.add_argument("--threshold", type=float, help="open-set threshold (default: the model's)")
+    p.add_argument("--index", choices=["auto", "exact", "faiss"], default="auto")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_identify)
+
+    p = sub.add_parser("cluster", help="group faces by person")
+    p.add_argument("data", help="a folder of images (sub-folders are read too)")
+    p.add_argument("--out", required=True)
+    add_model_option(p)
+    p.add_argument("--method", choices=["agglomerative", "kmeans"], default="agglomerative")
+    p.add_argument("--threshold", type=float, help="agglomerative: average-linkage distance (default: the model's)")
+    p.add_argument("--k", type=int, help="k-means: number of clusters (default: chosen by silhouette)")
+    p.add_argument("--min-size", type=int, default=1, help="smaller clusters go to 'unclustered'")
+    p.add_argument("--copy", action="store_true", help="copy images into cluster folders instead of linking")
+    p.add_argument("--json")
+    p.add_argument("--cache-dir")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_cluster)

@@ -1,0 +1,50 @@
+"""Clustering quality against known identities."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.metrics.cluster import contingency_matrix
+
+
+@dataclass
+class ClusteringReport:
+    nmi: float
+    ari: float
+    pairwise_precision: float  # of pairs put together, the fraction that are one person
+    pairwise_recall: float  # of pairs of one person, the fraction put together
+    pairwise_f1: float
+    purity: float
+    n_clusters: int
+    n_identities: int
+    n_unclustered: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        return (f"NMI {self.nmi:.4f}  ARI {self.ari:.4f}  pairwise P/R/F1 {self.pairwise_precision:.4f} / "
+                f"{self.pairwise_recall:.4f} / {self.pairwise_f1:.4f}  purity {self.purity:.4f}  "
+                f"{self.n_clusters} clusters for {self.n_identities} identities ({self.n_unclustered} unclustered)")
+
+
+def clustering_report(truth: np.ndarray, pred: np.ndarray) -> ClusteringReport:
+    """Unclustered items (-1) each count as a cluster of their own, so leaving faces out is not free."""
+    truth, pred = np.asarray(truth), np.asarray(pred).copy()
+    n_un = int((pred < 0).sum())
+    if n_un:
+        pred[pred < 0] = pred.max() + 1 + np.arange(n_un)
+    c = contingency_matrix(truth, pred)
+    same_cluster = (c.sum(0) * (c.sum(0) - 1) / 2).sum()
+    same_identity = (c.sum(1) * (c.sum(1) - 1) / 2).sum()
+    both = (c * (c - 1) / 2).sum()
+    precision = both / same_cluster if same_cluster else 1.0
+    recall = both / same_identity if same_identity else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return ClusteringReport(
+        float(normalized_mutual_info_score(truth, pred)), float(adjusted_rand_score(truth, pred)),
+        float(precision), float(recall), float(f1), float(c.max(0).sum() / len(truth)),
+        int(len(np.unique(pred[:len(pred)])) - n_un), int(len(np.unique(truth))), n_un,
+    )

@@ -1,0 +1,112 @@
+"""The job commands end to end on the small trained model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from faceprint.cli import main
+from faceprint.data.lfw import lfw_image
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    rc = main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_verify_embed_calibrate(synthetic, tmp_path, capsys):
+    m = synthetic["model_path"]
+    a, b = sorted((synthetic["unseen"] / "id_031").iterdir())[:2]
+    rc, out, _ = _run(capsys, "verify", a, b, "--model", m)
+    assert rc == 0 and "threshold" in out and ("SAME" in out or "DIFFERENT" in out)
+    rc, out, _ = _run(capsys, "verify", a, b, "--model", m, "--json", "--threshold", "4.5")
+    assert json.loads(out)["same"] is True
+    rc, out, _ = _run(capsys, "embed", synthetic["unseen"], "--out", tmp_path / "e.npz", "--model", m, "--no-progress")
+    assert rc == 0 and "wrote 80 embeddings" in out
+    # calibrate on a CSV of pairs of unseen identities
+    imgs = sorted(synthetic["unseen"].glob("*/*.jpg"))
+    rows = ["path1,path2,same,fold"]
+    for i in range(0, 80, 8):
+        rows.append(f"{imgs[i]},{imgs[i + 1]},1,0")
+        rows.append(f"{imgs[i]},{imgs[(i + 8) % 80]},0,0")
+    (tmp_path / "p.csv").write_text("\n".join(rows) + "\n")
+    rc, out, _ = _run(capsys, "calibrate", "--model", m, "--pairs", tmp_path / "p.csv", "--far", "0.1",
+                      "--out", tmp_path / "cal.pt")
+    assert rc == 0 and "FAR" in out
+    rc, out, _ = _run(capsys, "info", tmp_path / "cal.pt")
+    info = json.loads(out)
+    assert info["info"]["calibration"]["rule"].startswith("largest threshold with FAR <= 0.1")
+    assert info["fingerprint"] == synthetic["model"].fingerprint
+
+
+def test_enroll_identify_cluster(synthetic, tmp_path, capsys):
+    m = synthetic["model_path"]
+    gallery = tmp_path / "g.db"
+    enrol = tmp_path / "enrol"
+    for d in sorted(synthetic["unseen"].iterdir())[:9]:
+        (enrol / d.name).mkdir(parents=True)
+        for f in sorted(d.iterdir())[:3]:
+            shutil.copy(f, enrol / d.name / f.name)
+    (enrol / "id_030" / "broken.jpg").write_text("oops")
+    rc, out, _ = _run(capsys, "enroll", "--gallery", gallery, enrol, "--model", m, "--no-progress")
+    assert rc == 0 and "27 faces added" in out and "broken.jpg" in out
+    rc, out, _ = _run(capsys, "enroll", "--gallery", gallery, enrol, "--model", m, "--no-progress")
+    assert "0 faces added, 27 already enrolled" in out
+    probe = sorted((synthetic["unseen"] / "id_032").iterdir())[6]
+    stranger = sorted((synthetic["unseen"] / "id_039").iterdir())[6]
+    rc, out, _ = _run(capsys, "identify", "--gallery", gallery, probe, stranger, "--model", m, "--json", "--k", "3")
+    res = json.loads(out)
+    assert res[0]["identity"] == "id_032" and res[1]["identity"] == "unknown" and len(res[0]["candidates"]) == 3
+    # a gallery built with another model is refused in one line
+    other = tmp_path / "other.db"
+    from faceprint.applications.recognition import Gallery
+
+    Gallery(other, "0123456789abcdef", 128, "squared_l2").close()
+    rc, _, err = _run(capsys, "identify", "--gallery", other, probe, "--model", m)
+    assert rc == 2 and "built with model 0123456789abcdef" in err and len(err.strip().splitlines()) == 1
+    rc, out, _ = _run(capsys, "cluster", synthetic["unseen"], "--out", tmp_path / "cl", "--model", m, "--no-progress")
+    assert rc == 0 and (tmp_path / "cl" / "clusters.csv").exists()
+
+
+def test_evaluate_commands(synthetic, tmp_path, capsys):
+    m = synthetic["model_path"]
+    lfw = tmp_path / "lfw"
+    people = sorted(synthetic["unseen"].iterdir())
+    for d in people:
+        (lfw / d.name).mkdir(parents=True)
+        for n, f in enumerate(sorted(d.iterdir()), 1):
+            shutil.copy(f, lfw_image(lfw, d.name, n))
+    lines = ["2 5"]
+    for fold in range(2):
+        group = people[fold * 5 : fold * 5 + 5]
+        lines += [f"{d.name} 1 {2 + fold}" for d in group]
+        lines += [f"{group[i].name} 3 {group[(i + 1) % 5].name} 4" for i in range(5)]
+    (tmp_path / "pairs.txt").write_text("\n".join(lines) + "\n")
+    rc, out, _ = _run(capsys, "evaluate", "lfw", "--model", m, "--lfw-dir", lfw, "--pairs", tmp_path / "pairs.txt",
+                      "--json", tmp_path / "r.json", "--plot", tmp_path / "roc.png", "--flip", "sum", "--no-progress")
+    assert rc == 0 and "2-fold cross-validated" in out
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["options"]["flip"] == "sum" and len(report["report"]["folds"]) == 2
+    assert report["model"]["fingerprint"] == synthetic["model"].fingerprint and (tmp_path / "roc.png").exists()
+    rc, out, _ = _run(capsys, "evaluate", "lfw", "--model", m, "--lfw-dir", lfw, "--pairs", tmp_path / "pairs.txt",
+                      "--mean-subtraction", "--no-progress")
+    assert rc == 0
+    (tmp_path / "pairs.txt").write_text("1 1\nid_030 1 99\nid_030 1 id_031 1\n")
+    rc, _, err = _run(capsys, "evaluate", "lfw", "--model", m, "--lfw-dir", lfw, "--pairs", tmp_path / "pairs.txt")
+    assert rc == 2 and "missing image" in err and "id_030_0099.jpg" in err
+    rc, out, _ = _run(capsys, "evaluate", "identify", "--model", m, "--data", synthetic["unseen"], "--no-progress")
+    assert rc == 0 and "rank-1" in out and "DIR" in out
+    rc, out, _ = _run(capsys, "evaluate", "cluster", "--model", m, "--data", synthetic["unseen"], "--no-progress")
+    assert rc == 0 and "NMI" in out
+
+
+def test_no_default_model_yet_is_a_clear_error(tmp_path, capsys):
+    from faceprint.api import DEFAULT_MODEL
+
+    if DEFAULT_MODEL.exists():
+        pytest.skip("a default model ships with this version")
+    rc, _, err = _run(capsys, "verify", tmp_path / "a.jpg", tmp_path / "b.jpg")
+    assert rc == 2 and "pass --model" in err

@@ -1,0 +1,126 @@
+"""Verification, recognition (gallery), clustering and bulk embeddings with a small trained model."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+import faceprint
+from faceprint.applications.clustering import cluster, write_clusters
+from faceprint.applications.recognition import ExactIndex, Gallery, GalleryError, enroll_rows
+from faceprint.embeddings import EmbeddingSet, embed_paths, list_images
+from faceprint.evaluation.clustering import clustering_report
+from faceprint.evaluation.identification import identification_report, split_gallery
+
+
+def test_verify_uses_the_stored_threshold(synthetic):
+    model = synthetic["model"]
+    assert model.config.threshold is not None  # set from the validation pairs at training time
+    a, b = sorted((synthetic["unseen"] / "id_035").iterdir())[:2]
+    c = sorted((synthetic["unseen"] / "id_036").iterdir())[0]
+    same, diff = faceprint.verify(model, a, b), faceprint.verify(model, a, c)
+    assert same.distance < diff.distance
+    assert same.threshold == model.config.threshold
+    assert faceprint.verify(model, a, c, threshold=4.1).same  # every distance on the sphere is below 4.1
+
+
+def test_embeddings_file_round_trip(synthetic, tmp_path):
+    model = synthetic["model"]
+    paths, ids = list_images(synthetic["unseen"])
+    es = embed_paths(model, paths, ids, cache_dir=tmp_path, progress=False)
+    es.save(tmp_path / "e.npz")
+    back = EmbeddingSet.load(tmp_path / "e.npz")
+    np.testing.assert_array_equal(back.embeddings, es.embeddings)
+    assert back.identities[0] == "id_030" and back.fingerprint == model.fingerprint
+    with pytest.raises(ValueError, match="not a faceprint embeddings file"):
+        (tmp_path / "bad.npz").write_text("x")
+        EmbeddingSet.load(tmp_path / "bad.npz")
+
+
+def test_gallery_enroll_identify_and_strangers(synthetic, tmp_path):
+    model = synthetic["model"]
+    paths, ids = list_images(synthetic["unseen"])
+    es = embed_paths(model, paths, ids, cache_dir=synthetic["cache"], progress=False)
+    ids_arr = np.array(es.identities)
+    known = [n for n in sorted(set(es.identities)) if n != "id_039"]  # id_039 stays a stranger
+    enrol = [i for i, n in enumerate(es.identities) if n in known and es.paths[i].endswith(("000.jpg", "001.jpg"))]
+    db = tmp_path / "g.db"
+    with Gallery(db, model.fingerprint, 128, "squared_l2") as g:
+        rows = enroll_rows(ids_arr[enrol], [es.paths[i] for i in enrol], es.embeddings[enrol])
+        assert g.enroll(rows) == (len(enrol), 0)
+        assert g.enroll(rows) == (0, len(enrol))  # idempotent
+        with pytest.raises(GalleryError, match="already enrolled"):
+            g.enroll([(known[1], rows[0][1], rows[0][2], 0, rows[0][4])])
+        assert len(g) == len(enrol)  # the failed call wrote nothing
+        probes = [i for i, p in enumerate(es.paths) if p.endswith("005.jpg")]
+        res = g.identify(es.embeddings[probes], threshold=model.config.threshold, k=3)
+        right = sum(r.decision == ids_arr[i] for r, i in zip(res, probes) if ids_arr[i] in known)
+        assert right >= 7  # of 9 known people
+        stranger = [r for r, i in zip(res, probes) if ids_arr[i] == "id_039"][0]
+        assert stranger.decision == "unknown" and stranger.distance >= model.config.threshold
+        assert all(len(r.candidates) == 3 for r in res)
+        assert g.remove(known[0]) == 2 and len(g) == len(enrol) - 2
+    with pytest.raises(GalleryError, match="built with model"):
+        Gallery(db, "another-model", 128, "squared_l2")
+    (tmp_path / "junk.db").write_text("not sqlite at all, just text" * 100)
+    with pytest.raises(GalleryError, match="not a faceprint gallery"):
+        Gallery(tmp_path / "junk.db", model.fingerprint, 128, "squared_l2")
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT value FROM meta WHERE key='model_fingerprint'").fetchone()[0] == model.fingerprint
+
+
+def test_exact_index_matches_brute_force():
+    rng = np.random.default_rng(0)
+    g = rng.normal(size=(500, 16)).astype(np.float32)
+    q = rng.normal(size=(20, 16)).astype(np.float32)
+    d, n = ExactIndex(g).search(q, 5)
+    brute = ((q[:, None] - g[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(n, np.argsort(brute, 1)[:, :5])
+    np.testing.assert_allclose(d, np.sort(brute, 1)[:, :5], rtol=1e-4)
+
+
+def test_identification_report(synthetic):
+    model = synthetic["model"]
+    paths, ids = list_images(synthetic["unseen"])
+    es = embed_paths(model, paths, ids, cache_dir=synthetic["cache"], progress=False)
+    labels = np.unique(es.identities, return_inverse=True)[1]
+    rep = identification_report(es.embeddings, labels, 2, 0.2, model_threshold=model.config.threshold)
+    assert rep.n_gallery_identities == 8 and rep.n_impostor_probes == 16 and rep.n_genuine_probes == 48
+    assert rep.rank1 > 0.7 and rep.rank5 >= rep.rank1
+    assert set(rep.dir_at_far) == {"0.01", "0.1"}
+
+
+def test_split_gallery_by_hand():
+    labels = np.array([0, 0, 0, 1, 1, 2])
+    g, gen, imp = split_gallery(labels, 1, 0.0)
+    assert sorted(labels[g]) == [0, 1, 2] and sorted(labels[gen]) == [0, 0, 1] and len(imp) == 0
+
+
+def test_clustering_recovers_identities(synthetic, tmp_path):
+    model = synthetic["model"]
+    paths, ids = list_images(synthetic["unseen"])
+    es = embed_paths(model, paths, ids, cache_dir=synthetic["cache"], progress=False)
+    truth = np.unique(es.identities, return_inverse=True)[1]
+    res = cluster(es.embeddings, "agglomerative", threshold=model.config.threshold)
+    rep = clustering_report(truth, res.labels)
+    assert rep.nmi > 0.7 and rep.pairwise_f1 > 0.5
+    km = cluster(es.embeddings, "kmeans", k=10)
+    assert km.n_clusters == 10
+    assert 2 <= cluster(es.embeddings, "kmeans").n_clusters <= 20  # k chosen by silhouette
+    out = write_clusters(res, es.paths, tmp_path / "clusters")
+    assert (out / "clusters.csv").exists() and (out / "cluster_0000.png").exists()
+    assert len(list((out / "cluster_0000").iterdir())) == int((res.labels == 0).sum())
+
+
+def test_clustering_report_by_hand():
+    truth = np.array([0, 0, 0, 1, 1, 2])
+    pred = np.array([0, 0, 1, 1, 1, -1])
+    rep = clustering_report(truth, pred)
+    # pairs together: {0,1} (right), {2,3},{2,4},{3,4} (one right) -> precision 2/4; same-identity pairs: 3 + 1 = 4,
+    # of them together: {0,1} and {3,4} -> recall 2/4
+    assert rep.pairwise_precision == 0.5 and rep.pairwise_recall == 0.5 and rep.n_unclustered == 1
+    assert rep.purity == pytest.approx(5 / 6)  # cluster 0: 2 of id 0; cluster 1: 2 of id 1; singleton: 1
+    small = cluster(np.eye(4, dtype=np.float32)[[0, 0, 0, 1]], "agglomerative", threshold=0.5, min_size=2)
+    assert small.labels.tolist() == [0, 0, 0, -1]
