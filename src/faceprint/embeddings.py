@@ -6,7 +6,9 @@ Format (`.npz`, numpy's zip of arrays; read it with `numpy.load(path)` or `Embed
     identities   (N,) str, the folder name of each image ("" where the layout has none)
     fingerprint  () str, the model's fingerprint: sets from different models are never compared
     config       () str, the model's config as JSON (backbone, preprocessing, distance, threshold)
-    skipped      (M,) str, "path: reason" for each image that could not be read
+    skipped      (M,) str, "path: reason" for each image that could not be read or had no face
+    boxes        (N, 4) float32, the face's box in its photo (x1, y1, x2, y2; NaN for images given as crops)
+    face_index   (N,) int, which face of its photo (0 = the detector's best)
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +26,9 @@ from faceprint.data import DecodedImages, FaceDataset
 from faceprint.data.images import is_image_file
 from faceprint.models import FaceEmbedder
 from faceprint.utils.io import atomic_write
+
+if TYPE_CHECKING:
+    from faceprint.detection.pipeline import FaceAligner
 
 
 @dataclass
@@ -33,12 +39,22 @@ class EmbeddingSet:
     fingerprint: str
     config: dict
     skipped: list[str] = field(default_factory=list)
+    boxes: np.ndarray | None = None
+    face_index: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.paths)
+        if self.boxes is None:
+            self.boxes = np.full((n, 4), np.nan, np.float32)
+        if self.face_index is None:
+            self.face_index = np.zeros(n, np.int64)
 
     def save(self, path: str | Path) -> None:
         buf = io.BytesIO()
         np.savez(buf, embeddings=self.embeddings.astype(np.float32), paths=np.array(self.paths, dtype=str),
                  identities=np.array(self.identities, dtype=str), fingerprint=np.array(self.fingerprint),
-                 config=np.array(json.dumps(self.config)), skipped=np.array(self.skipped, dtype=str))
+                 config=np.array(json.dumps(self.config)), skipped=np.array(self.skipped, dtype=str),
+                 boxes=np.asarray(self.boxes, np.float32), face_index=np.asarray(self.face_index, np.int64))
         atomic_write(path, lambda f: f.write(buf.getbuffer()))
 
     @classmethod
@@ -46,7 +62,8 @@ class EmbeddingSet:
         try:
             z = np.load(path, allow_pickle=False)
             return cls(z["embeddings"], [str(p) for p in z["paths"]], [str(i) for i in z["identities"]],
-                       str(z["fingerprint"]), json.loads(str(z["config"])), [str(s) for s in z["skipped"]])
+                       str(z["fingerprint"]), json.loads(str(z["config"])), [str(s) for s in z["skipped"]],
+                       z["boxes"], z["face_index"])
         except (OSError, KeyError, ValueError) as e:
             raise ValueError(f"{path}: not a faceprint embeddings file ({e})") from None
 
@@ -94,3 +111,37 @@ def embed_paths(
         emb, [str(paths[i]) for i in good], [ids[i] for i in good], getattr(model, "fingerprint", ""),
         model.config.to_dict(), [f"{paths[i]}: {images.bad_reasons.get(i, 'unreadable')}" for i in images.bad],
     )
+
+
+def embed_photos(
+    model: FaceEmbedder,
+    paths: Sequence[Path],
+    identities: Sequence[str] | None = None,
+    select: str = "all",
+    flip: bool | str = False,
+    progress: bool = True,
+    aligner: "FaceAligner | None" = None,
+) -> EmbeddingSet:
+    """Raw photos: detect and align each face as the model expects, then embed. A photo without a face, or
+    unreadable, is listed in `skipped` and the rest goes on; a photo with several faces gives a row per face."""
+    from tqdm import tqdm
+
+    from faceprint.data import ImageReadError
+    from faceprint.detection.pipeline import FaceAligner
+
+    aligner = aligner or FaceAligner(model.preprocessing, select=select)
+    ids = list(identities) if identities is not None else [""] * len(paths)
+    stored, rows, skipped = [], [], []
+    for path, ident in tqdm(list(zip(paths, ids)), desc="detecting faces", unit="img", disable=not progress):
+        try:
+            faces = aligner.align_path(path)
+        except ImageReadError as e:
+            skipped.append(f"{path}: {e.reason}")
+            continue
+        for f in faces:
+            stored.append(model.preprocessing.from_array(f.image))
+            rows.append((str(path), ident, f.face.box, f.index))
+    emb = model.embed(np.stack(stored), flip=flip) if stored else np.zeros((0, model.config.embedding_size), np.float32)
+    return EmbeddingSet(emb, [r[0] for r in rows], [r[1] for r in rows], getattr(model, "fingerprint", ""),
+                        model.config.to_dict(), skipped,
+                        np.array([r[2] for r in rows], np.float32).reshape(-1, 4), np.array([r[3] for r in rows]))

@@ -20,11 +20,12 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
 def test_verify_embed_calibrate(synthetic, tmp_path, capsys):
     m = synthetic["model_path"]
     a, b = sorted((synthetic["unseen"] / "id_031").iterdir())[:2]
-    rc, out, _ = _run(capsys, "verify", a, b, "--model", m)
+    rc, out, _ = _run(capsys, "verify", a, b, "--model", m, "--input", "crops")
     assert rc == 0 and "threshold" in out and ("SAME" in out or "DIFFERENT" in out)
-    rc, out, _ = _run(capsys, "verify", a, b, "--model", m, "--json", "--threshold", "4.5")
+    rc, out, _ = _run(capsys, "verify", a, b, "--model", m, "--json", "--threshold", "4.5", "--input", "crops")
     assert json.loads(out)["same"] is True
-    rc, out, _ = _run(capsys, "embed", synthetic["unseen"], "--out", tmp_path / "e.npz", "--model", m, "--no-progress")
+    rc, out, _ = _run(capsys, "embed", synthetic["unseen"], "--out", tmp_path / "e.npz", "--model", m, "--no-progress",
+                      "--input", "crops")
     assert rc == 0 and "wrote 80 embeddings" in out
     # calibrate on a CSV of pairs of unseen identities
     imgs = sorted(synthetic["unseen"].glob("*/*.jpg"))
@@ -51,13 +52,14 @@ def test_enroll_identify_cluster(synthetic, tmp_path, capsys):
         for f in sorted(d.iterdir())[:3]:
             shutil.copy(f, enrol / d.name / f.name)
     (enrol / "id_030" / "broken.jpg").write_text("oops")
-    rc, out, _ = _run(capsys, "enroll", "--gallery", gallery, enrol, "--model", m, "--no-progress")
+    rc, out, _ = _run(capsys, "enroll", "--gallery", gallery, enrol, "--model", m, "--no-progress", "--input", "crops")
     assert rc == 0 and "27 faces added" in out and "broken.jpg" in out
-    rc, out, _ = _run(capsys, "enroll", "--gallery", gallery, enrol, "--model", m, "--no-progress")
+    rc, out, _ = _run(capsys, "enroll", "--gallery", gallery, enrol, "--model", m, "--no-progress", "--input", "crops")
     assert "0 faces added, 27 already enrolled" in out
     probe = sorted((synthetic["unseen"] / "id_032").iterdir())[6]
     stranger = sorted((synthetic["unseen"] / "id_039").iterdir())[6]
-    rc, out, _ = _run(capsys, "identify", "--gallery", gallery, probe, stranger, "--model", m, "--json", "--k", "3")
+    rc, out, _ = _run(capsys, "identify", "--gallery", gallery, probe, stranger, "--model", m, "--json", "--k", "3",
+                      "--input", "crops")
     res = json.loads(out)
     assert res[0]["identity"] == "id_032" and res[1]["identity"] == "unknown" and len(res[0]["candidates"]) == 3
     # a gallery built with another model is refused in one line
@@ -65,9 +67,10 @@ def test_enroll_identify_cluster(synthetic, tmp_path, capsys):
     from faceprint.applications.recognition import Gallery
 
     Gallery(other, "0123456789abcdef", 128, "squared_l2").close()
-    rc, _, err = _run(capsys, "identify", "--gallery", other, probe, "--model", m)
+    rc, _, err = _run(capsys, "identify", "--gallery", other, probe, "--model", m, "--input", "crops")
     assert rc == 2 and "built with model 0123456789abcdef" in err and len(err.strip().splitlines()) == 1
-    rc, out, _ = _run(capsys, "cluster", synthetic["unseen"], "--out", tmp_path / "cl", "--model", m, "--no-progress")
+    rc, out, _ = _run(capsys, "cluster", synthetic["unseen"], "--out", tmp_path / "cl", "--model", m, "--no-progress",
+                      "--input", "crops")
     assert rc == 0 and (tmp_path / "cl" / "clusters.csv").exists()
 
 
@@ -110,3 +113,27 @@ def test_no_default_model_yet_is_a_clear_error(tmp_path, capsys):
         pytest.skip("a default model ships with this version")
     rc, _, err = _run(capsys, "verify", tmp_path / "a.jpg", tmp_path / "b.jpg")
     assert rc == 2 and "pass --model" in err
+
+
+def test_raw_photos_are_detected_and_aligned(synthetic, lfw_dir, tmp_path, capsys):
+    """Real photos: faces are found, aligned and embedded; a photo without a face says so and the batch goes on."""
+    import numpy as np
+    from PIL import Image
+
+    m = synthetic["model_path"]
+    people = lfw_dir / "lfw-deepfunneled"
+    a, b = people / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg", people / "Aaron_Peirsol" / "Aaron_Peirsol_0002.jpg"
+    rc, out, _ = _run(capsys, "verify", a, b, "--model", m, "--json", "--threshold", "4.5")
+    r = json.loads(out)
+    assert rc == 0 and r["same"] and 60 < r["box_a"][0] < 90 and r["box_a"][2] > r["box_a"][0] + 60
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((200, 200, 3), 128, np.uint8)).save(blank)
+    rc, _, err = _run(capsys, "verify", a, blank, "--model", m)
+    assert rc == 2 and "blank.png: no face found" in err
+    gallery = tmp_path / "g.db"
+    rc, out, _ = _run(capsys, "enroll", "--gallery", gallery, "--name", "Aaron", a, "--model", m, "--no-progress")
+    assert rc == 0 and "1 faces added" in out
+    rc, out, _ = _run(capsys, "identify", "--gallery", gallery, b, blank, "--model", m, "--json", "--threshold", "4.5")
+    res = json.loads(out)
+    assert res[0]["identity"] == "Aaron" and res[0]["box"] is not None
+    assert res[1]["error"].endswith("no face found")

@@ -43,3 +43,22 @@ def write_json(path: str | Path | None, payload: dict[str, Any]) -> None:
 
 def cache_dir_arg(value: str | None) -> Path | None:
     return Path(value) if value else (Path(os.environ["FACEPRINT_CACHE"]) if "FACEPRINT_CACHE" in os.environ else None)
+
+
+def add_input_options(p: Any, select: str, default: str = "photos") -> None:
+    p.add_argument("--input", choices=["photos", "crops"], default=default,
+                   help=f"photos: detect and align each face as the model expects; crops: the images are already "
+                        f"face crops like the model's training images (default {default})")
+    p.add_argument("--select", choices=["best", "largest", "central", "all"], default=select,
+                   help=f"photos: which faces of a photo to use (default {select})")
+
+
+def embed_inputs(model: Any, paths: list, identities: list | None, args: Any, flip: str = "none") -> Any:
+    """Embeddings of the images the command was given, as photos (detect + align) or as ready crops."""
+    from faceprint.embeddings import embed_paths, embed_photos
+
+    progress = not getattr(args, "no_progress", True)
+    if getattr(args, "input", "crops") == "crops":
+        return embed_paths(model, paths, identities, flip=flip, cache_dir=cache_dir_arg(getattr(args, "cache_dir", None)),
+                           progress=progress)
+    return embed_photos(model, paths, identities, select=args.select, flip=flip, progress=progress)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from faceprint.cli.common import add_model_option, cache_dir_arg, load_model_arg, model_record, write_json
+from faceprint.cli.common import (
+    add_input_options,
+    add_model_option,
+    cache_dir_arg,
+    embed_inputs,
+    load_model_arg,
+    model_record,
+    write_json,
+)
 
 
 def _verification_options(p: argparse.ArgumentParser) -> None:
@@ -60,13 +68,13 @@ def cmd_pairs(args: argparse.Namespace) -> int:
 
 
 def _embed_folder(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from faceprint.embeddings import embed_paths, list_images
+    from faceprint.embeddings import list_images
 
     model = load_model_arg(args.model)
     paths, ids = list_images(args.data)
     if not any(ids):
         raise ValueError(f"{args.data}: expected a folder per identity (ROOT/<identity>/<image>)")
-    es = embed_paths(model, paths, ids, cache_dir=cache_dir_arg(args.cache_dir), progress=not args.no_progress)
+    es = embed_inputs(model, paths, ids, args)
     for s in es.skipped:
         print(f"skipped {s}")
     return model, es
@@ -134,6 +142,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--cache-dir")
         p.add_argument("--no-progress", action="store_true")
         p.add_argument("--seed", type=int, default=0)
+        add_input_options(p, "best", default="crops")
         if name == "identify":
             p.add_argument("--gallery-per-identity", type=int, default=1)
             p.add_argument("--impostor-fraction", type=float, default=0.2,

@@ -8,19 +8,44 @@ from pathlib import Path
 
 import numpy as np
 
-from faceprint.cli.common import UserError, add_model_option, cache_dir_arg, load_model_arg, model_record, write_json
+from faceprint.cli.common import (
+    UserError,
+    add_input_options,
+    add_model_option,
+    cache_dir_arg,
+    embed_inputs,
+    load_model_arg,
+    model_record,
+    write_json,
+)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from faceprint.applications.verification import verify
+    from faceprint.applications.verification import distance, resolve_threshold
 
     model = load_model_arg(args.model)
-    r = verify(model, args.a, args.b, args.threshold)
+    t = resolve_threshold(model, args.threshold)
+    sides = []
+    for image in (args.a, args.b):
+        es = embed_inputs(model, [Path(image)], None, args)
+        if not len(es.paths):
+            raise UserError(es.skipped[0] if es.skipped else f"{image}: no face")
+        sides.append(es)
+    results = []
+    for i in range(len(sides[0].paths)):  # one result per face when a photo holds several (--select all)
+        for j in range(len(sides[1].paths)):
+            d = float(distance(model, sides[0].embeddings[i], sides[1].embeddings[j])[0])
+            results.append({"a": args.a, "b": args.b, "distance": d, "threshold": t, "same": d < t,
+                            "distance_name": model.config.distance,
+                            "box_a": [round(float(v), 1) for v in sides[0].boxes[i]],
+                            "box_b": [round(float(v), 1) for v in sides[1].boxes[j]]})
     if args.json:
-        print(json.dumps({"a": args.a, "b": args.b, **r.to_dict(), "model": model_record(model, args.model)}))
-    else:
-        print(f"{r.distance_name} distance {r.distance:.4f}  threshold {r.threshold:.4f}  "
-              f"{'SAME' if r.same else 'DIFFERENT'}")
+        print(json.dumps(results[0] if len(results) == 1 else results))
+        return 0
+    for r in results:
+        where = "" if args.input == "crops" else f"  (faces at {r['box_a']} and {r['box_b']})"
+        print(f"{r['distance_name']} distance {r['distance']:.4f}  threshold {r['threshold']:.4f}  "
+              f"{'SAME' if r['same'] else 'DIFFERENT'}{where}")
     return 0
 
 
@@ -61,12 +86,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from faceprint.embeddings import embed_paths, list_images
+    from faceprint.embeddings import list_images
 
     model = load_model_arg(args.model)
     paths, ids = list_images(args.data)
-    es = embed_paths(model, paths, ids, flip=args.flip, cache_dir=cache_dir_arg(args.cache_dir),
-                     progress=not args.no_progress)
+    es = embed_inputs(model, paths, ids, args, flip=args.flip)
     es.save(args.out)
     for s in es.skipped:
         print(f"skipped {s}")
@@ -82,8 +106,8 @@ def _open_gallery(path: str, model, create: bool):  # type: ignore[no-untyped-de
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    from faceprint.applications.recognition import enroll_rows
-    from faceprint.embeddings import embed_paths, list_images
+    from faceprint.applications.recognition import file_sha256
+    from faceprint.embeddings import list_images
 
     model = load_model_arg(args.model)
     if args.name:
@@ -96,8 +120,10 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         if not all(ids):
             raise UserError(f"{args.images[0]}: images must sit in a folder per identity (or use --name)")
     with _open_gallery(args.gallery, model, create=True) as g:
-        es = embed_paths(model, paths, ids, cache_dir=cache_dir_arg(args.cache_dir), progress=not args.no_progress)
-        added, present = g.enroll(enroll_rows(es.identities, es.paths, es.embeddings))
+        es = embed_inputs(model, paths, ids, args)
+        rows = [(n, p, file_sha256(p), int(k), e)
+                for n, p, k, e in zip(es.identities, es.paths, es.face_index, es.embeddings)]
+        added, present = g.enroll(rows)
         for s in es.skipped:
             print(f"skipped {s}")
         print(f"{args.gallery}: {added} faces added, {present} already enrolled; "
@@ -108,22 +134,25 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 def cmd_identify(args: argparse.Namespace) -> int:
     from faceprint.applications.recognition import make_index
     from faceprint.applications.verification import resolve_threshold
-    from faceprint.embeddings import embed_paths
 
     model = load_model_arg(args.model)
     threshold = resolve_threshold(model, args.threshold)
     with _open_gallery(args.gallery, model, create=False) as g:
-        es = embed_paths(model, [Path(p) for p in args.images], progress=False)
+        es = embed_inputs(model, [Path(p) for p in args.images], None, args)
         emb, _, _ = g.matrix()
         results = g.identify(es.embeddings, threshold, k=args.k, vote=args.vote,
                              index=make_index(emb, model.config.distance, args.index) if len(emb) else None)
     out = []
-    for path, r in zip(es.paths, results):
-        out.append({"image": path, "identity": r.decision, "distance": r.distance, "threshold": r.threshold,
+    for path, box, r in zip(es.paths, es.boxes, results):
+        face = None if np.isnan(box).any() else [round(float(v), 1) for v in box]
+        out.append({"image": path, "box": face, "identity": r.decision, "distance": r.distance,
+                    "threshold": r.threshold,
                     "candidates": [{"identity": c.identity, "distance": c.distance} for c in r.candidates]})
         if not args.json:
             top = ", ".join(f"{c.identity} {c.distance:.3f}" for c in r.candidates)
-            print(f"{path}: {r.decision} (nearest {r.distance:.4f}, threshold {r.threshold:.4f})  top-{args.k}: {top}")
+            where = f" face at {face}" if face else ""
+            print(f"{path}{where}: {r.decision} (nearest {r.distance:.4f}, threshold {r.threshold:.4f})  "
+                  f"top-{args.k}: {top}")
     for s in es.skipped:
         out.append({"image": s.split(": ")[0], "error": s})
         if not args.json:
@@ -135,11 +164,11 @@ def cmd_identify(args: argparse.Namespace) -> int:
 
 def cmd_cluster(args: argparse.Namespace) -> int:
     from faceprint.applications.clustering import cluster, write_clusters
-    from faceprint.embeddings import embed_paths, list_images
+    from faceprint.embeddings import list_images
 
     model = load_model_arg(args.model)
     paths, _ = list_images(args.data)
-    es = embed_paths(model, paths, cache_dir=cache_dir_arg(args.cache_dir), progress=not args.no_progress)
+    es = embed_inputs(model, paths, None, args)
     threshold = args.threshold if args.threshold is not None else model.config.threshold
     if args.method == "agglomerative" and threshold is None:
         raise UserError("this model has no calibrated threshold: pass --threshold (or use --method kmeans)")
@@ -158,13 +187,47 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_align(args: argparse.Namespace) -> int:
+    from faceprint.detection.folder import align_folder
+
+    method = args.method.replace("-", "_")
+    rep = align_folder(args.src, args.dst, method, args.size, args.margin, args.select, args.workers, args.min_face,
+                       args.ext, args.debug, progress=not args.no_progress)
+    print(rep.summary())
+    for p in rep.no_face[:20]:
+        print(f"no face: {p}")
+    for p in rep.unreadable[:20]:
+        print(f"unreadable: {p}")
+    print(f"manifest of boxes and landmarks: {Path(args.dst) / 'manifest.jsonl'}; report: "
+          f"{Path(args.dst) / 'align_report.json'}")
+    return 0
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("align", help="detect and align faces of a folder-per-identity set (resumable)")
+    p.add_argument("src")
+    p.add_argument("dst")
+    p.add_argument("--method", choices=["lfw", "box", "five-point"], default="lfw",
+                   help="lfw: 2.2x box like LFW (for centre-crop models); box: FaceNet-port box + margin; "
+                        "five-point: similarity transform to a landmark template")
+    p.add_argument("--size", type=int, default=250, help="output size in pixels (250 for lfw, 160 or 112 otherwise)")
+    p.add_argument("--margin", type=float, default=32.0, help="box: output pixels around the face box")
+    p.add_argument("--select", choices=["best", "largest", "central", "all"], default="best",
+                   help="which face of a photo with several (best = score x area)")
+    p.add_argument("--min-face", type=float, default=20.0)
+    p.add_argument("--workers", type=int, help="processes (default: the cores)")
+    p.add_argument("--ext", default="jpg")
+    p.add_argument("--debug", type=int, default=0, help="draw boxes and landmarks of the first N images")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_align)
+
     p = sub.add_parser("verify", help="are two faces the same person?")
     p.add_argument("a")
     p.add_argument("b")
     add_model_option(p)
     p.add_argument("--threshold", type=float, help="default: the threshold calibrated for the model")
     p.add_argument("--json", action="store_true")
+    add_input_options(p, "best")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("calibrate", help="fit a verification threshold on your pairs; writes a copy of the model")
@@ -185,6 +248,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--flip", choices=["none", "sum", "concat"], default="none")
     p.add_argument("--cache-dir")
     p.add_argument("--no-progress", action="store_true")
+    add_input_options(p, "best")
     p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser("enroll", help="add faces to a gallery (SQLite file)")
@@ -194,6 +258,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_model_option(p)
     p.add_argument("--cache-dir")
     p.add_argument("--no-progress", action="store_true")
+    add_input_options(p, "best")
     p.set_defaults(func=cmd_enroll)
 
     p = sub.add_parser("identify", help="who is this? (top-k from a gallery, or unknown)")
@@ -205,6 +270,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=float, help="open-set threshold (default: the model's)")
     p.add_argument("--index", choices=["auto", "exact", "faiss"], default="auto")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    add_input_options(p, "all")
     p.set_defaults(func=cmd_identify)
 
     p = sub.add_parser("cluster", help="group faces by person")
@@ -219,4 +286,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json")
     p.add_argument("--cache-dir")
     p.add_argument("--no-progress", action="store_true")
+    add_input_options(p, "all")
     p.set_defaults(func=cmd_cluster)

@@ -1,8 +1,11 @@
-"""Preprocessing bound to a model: the crop, size and standardisation it was trained with travel in its file.
+"""Preprocessing bound to a model: the alignment, crop, size and standardisation it was trained with travel in
+its file.
 
-One path serves training and use: an image is centre-cropped to `crop` of its shorter side (widened by `pad` so
-training can take random crops), resized to `stored_size`, and the central `input_size` window is what the model
-sees at evaluation. The decode cache stores exactly the `load` output, so cached and uncached inputs match.
+One path serves training and use: a face image (an LFW-style crop, or the output of `faceprint align`) is
+centre-cropped to `crop` of its shorter side (widened by `pad` so training can take random crops), resized to
+`stored_size`, and the central `input_size` window is what the model sees at evaluation. The decode cache stores
+exactly the `load` output, so cached and uncached inputs match. A raw photo first goes through the detector and
+`alignment` (with `align_size`, `margin`), which turns it into such a face image.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from PIL import Image
 
 from faceprint.data.images import read_image
 
-ALIGNMENTS = ("centre_crop",)
+ALIGNMENTS = ("lfw", "box", "five_point")  # see faceprint.detection.alignment
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,9 @@ class Preprocessing:
     pad: float = 0.125  # extra border stored for random-crop augmentation
     mean: float = 127.5  # the paper-era fixed standardisation (x - 127.5) / 128, not per-image prewhitening
     std: float = 128.0
-    alignment: str = "centre_crop"
+    alignment: str = "lfw"  # how a raw photo becomes a face image like the training images
+    align_size: int = 250  # size of that face image (LFW's 250 px for "lfw")
+    margin: float = 32.0  # "box" alignment: output pixels around the detector box
 
     def __post_init__(self) -> None:
         if self.input_size < 16:

@@ -19,7 +19,7 @@ class TrainConfig:
     # Model
     backbone: str = "resnet18_half"
     input_size: int | None = None  # default: the backbone's own size
-    crop: float = 0.6
+    crop: float | None = None  # default: 0.6 for LFW-style images, the whole image for `faceprint align` output
     embedding_size: int = 128
     dropout: float = 0.0
     distance: str = "squared_l2"

@@ -7,6 +7,7 @@ step; everything a killed run needs is in `checkpoint.pt`.
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import math
 import time
@@ -40,6 +41,30 @@ COLLAPSE_ADVICE = (
     "margin {margin} over the last {window} steps. Usual remedies: lower the learning rate (--lr), start with "
     "smaller batches (--p/--k) or semi-hard instead of batch-hard mining, and check labels and crops."
 )
+
+
+def preprocessing_for(roots: list[str], input_size: int, crop: float | None) -> Preprocessing:
+    """The model's preprocessing: the alignment recorded by `faceprint align` in the data folders (else LFW-style
+    crops, as LFW and the CelebA subset are), so the model file remembers how its faces were made."""
+    records = {json.dumps(r, sort_keys=True) for r in (read_alignment(root) for root in roots)}
+    if len(records) > 1:
+        raise ValueError(f"the --data folders were aligned differently ({'; '.join(sorted(records))}); "
+                         "train on folders made the same way")
+    rec = json.loads(records.pop())
+    pad = Preprocessing.pad
+    if crop is None:
+        crop = 0.6 if rec["method"] == "lfw" else round(1 / (1 + pad), 4)
+    return Preprocessing(input_size=input_size, crop=crop, alignment=rec["method"], align_size=rec["size"],
+                         margin=rec.get("margin", Preprocessing.margin))
+
+
+def read_alignment(root: str | Path) -> dict[str, Any]:
+    """What `faceprint align` wrote in ROOT/alignment.json; folders without one hold LFW-style crops."""
+    f = Path(root) / "alignment.json"
+    if f.exists():
+        rec = json.loads(f.read_text())
+        return {"method": rec["method"], "size": int(rec["size"]), "margin": float(rec.get("margin", 32.0))}
+    return {"method": "lfw", "size": 250, "margin": 32.0}
 
 
 def read_exclude(path: str | Path | None) -> set[str]:
@@ -122,7 +147,7 @@ class Trainer:
         cache_dir = Path(c.cache_dir) if c.cache_dir else None
 
         spec = backbone_spec(c.backbone)
-        pre = Preprocessing(input_size=c.input_size or spec.input_size, crop=c.crop)
+        pre = preprocessing_for(c.data, c.input_size or spec.input_size, c.crop)
         dataset = FaceDataset.from_folders(c.data, exclude=read_exclude(c.exclude))
         self.validator: Validator | None = None
         if c.val_pairs:

@@ -1,0 +1,83 @@
+"""From a detected face to the crop a model expects.
+
+Three alignments, chosen by the model's config so that training and use see the same crops:
+- "lfw": a square 2.2x the detector box about its centre, as LFW's and the CelebA subset's images were cut; models
+  trained on such folders (preprocessing "centre_crop") then apply their own centre crop.
+- "box": the FaceNet-port crop: the detector box, squared, plus `margin` output pixels, resized to the output size.
+- "five_point": a similarity transform (rotation, scale, shift) of the five landmarks onto a canonical template
+  (the common 112 x 112 one, scaled to the output size).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from faceprint.detection.detector import Face
+
+ALIGNMENTS = ("lfw", "box", "five_point")
+LFW_EXPANSION = 2.2
+
+# Eyes, nose tip, mouth corners in a 112 x 112 crop: the template used by most 5-point face pipelines.
+FACENET_TEMPLATE_112 = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
+)
+
+
+def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """The 2 x 3 matrix of the least-squares similarity (Umeyama 1991) taking points `src` onto `dst`."""
+    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
+    if src.shape != dst.shape or src.ndim != 2 or src.shape[1] != 2 or len(src) < 2:
+        raise ValueError(f"need two matching (N >= 2, 2) point sets, got {src.shape} and {dst.shape}")
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    s, d = src - mu_s, dst - mu_d
+    u, sigma, vt = np.linalg.svd(d.T @ s / len(src))
+    flip = np.diag([1.0, np.sign(np.linalg.det(u) * np.linalg.det(vt)) or 1.0])
+    rot = u @ flip @ vt
+    var = (s**2).sum() / len(src)
+    scale = float(np.trace(np.diag(sigma) @ flip) / var) if var > 0 else 1.0
+    return np.hstack([scale * rot, (mu_d - scale * rot @ mu_s)[:, None]])
+
+
+def _crop_square(image: np.ndarray, cx: float, cy: float, side: float, size: int) -> np.ndarray:
+    """A side x side square about (cx, cy), resized to size x size; outside the photo is black."""
+    h, w = image.shape[:2]
+    x1, y1 = cx - side / 2, cy - side / 2
+    pad = int(np.ceil(max(0.0, -x1, -y1, x1 + side - w, y1 + side - h))) + 1
+    img = Image.fromarray(np.pad(image, ((pad, pad), (pad, pad), (0, 0))) if pad > 1 else image)
+    off = pad if pad > 1 else 0
+    box = (x1 + off, y1 + off, x1 + side + off, y1 + side + off)
+    return np.asarray(img.resize((size, size), Image.Resampling.BILINEAR, box=box, reducing_gap=2.0))
+
+
+def align_box(image: np.ndarray, box: np.ndarray, size: int, margin: float = 32.0) -> np.ndarray:
+    """FaceNet-port crop: the box squared, with `margin` of the `size` output pixels around the face."""
+    if not 0 <= margin < size:
+        raise ValueError(f"margin must be in [0, size), got {margin}")
+    side = max(box[2] - box[0], box[3] - box[1])
+    return _crop_square(image, (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, side * size / (size - margin), size)
+
+
+def align_lfw(image: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
+    side = max(box[2] - box[0], box[3] - box[1]) * LFW_EXPANSION
+    return _crop_square(image, (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, side, size)
+
+
+def align_five_point(image: np.ndarray, landmarks: np.ndarray, size: int,
+                     template: np.ndarray = FACENET_TEMPLATE_112) -> np.ndarray:
+    """Warp so the five landmarks land on the template (scaled from 112 px to `size`)."""
+    m = similarity_transform(landmarks, template * (size / 112.0))
+    inv = np.linalg.inv(np.vstack([m, [0, 0, 1]]))[:2]  # Pillow maps output pixels back to input pixels
+    img = Image.fromarray(image).transform((size, size), Image.Transform.AFFINE, data=tuple(inv.ravel()),
+                                           resample=Image.Resampling.BILINEAR)
+    return np.asarray(img)
+
+
+def align_face(image: np.ndarray, face: Face, method: str, size: int, margin: float = 32.0) -> np.ndarray:
+    if method == "lfw":
+        return align_lfw(image, face.box, size)
+    if method == "box":
+        return align_box(image, face.box, size, margin)
+    if method == "five_point":
+        return align_five_point(image, face.landmarks, size)
+    raise ValueError(f"alignment must be one of {ALIGNMENTS}, got {method!r}")

@@ -1,0 +1,163 @@
+"""`faceprint align`: a folder-per-identity set of photos into aligned faces, resumable and in parallel."""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+from tqdm import tqdm
+
+from faceprint.data.images import ImageReadError, is_image_file, read_image
+from faceprint.detection.alignment import ALIGNMENTS, align_face
+from faceprint.detection.detector import Face, select_faces
+
+_WORKER: dict = {}
+
+
+@dataclass
+class AlignReport:
+    total: int = 0
+    aligned: int = 0
+    already_done: int = 0
+    no_face: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    several_faces: list[str] = field(default_factory=list)  # "path: n faces, took face i"
+
+    def summary(self) -> str:
+        return (f"{self.total} images: {self.aligned} aligned now, {self.already_done} done before, "
+                f"{len(self.no_face)} without a face, {len(self.unreadable)} unreadable, "
+                f"{len(self.several_faces)} with several faces")
+
+
+def _init_worker(settings: dict) -> None:
+    import torch
+
+    from faceprint.detection.mtcnn import MTCNN
+
+    torch.set_num_threads(1)  # one thread per process: two processes use the two cores without oversubscription
+    _WORKER["detector"] = MTCNN(min_face=settings["min_face"])
+    _WORKER["settings"] = settings
+
+
+def _process(jobs: list[tuple[str, str]]) -> list[dict]:
+    s, det = _WORKER["settings"], _WORKER["detector"]
+    images, records = [], []
+    for src, _ in jobs:
+        try:
+            images.append(read_image(src))
+        except ImageReadError as e:
+            images.append(None)
+            records.append({"source": src, "status": "unreadable", "reason": e.reason})
+            continue
+        records.append(None)
+    readable = [i for i, im in enumerate(images) if im is not None]
+    found = det.detect([images[i] for i in readable]) if readable else []
+    for i, faces in zip(readable, found):
+        src, dst = jobs[i]
+        img = images[i]
+        chosen = select_faces(faces, img.shape, s["select"])
+        rec = {"source": src, "faces": [f.to_dict() for f in faces], "outputs": []}
+        if not chosen:
+            rec["status"] = "no_face"
+        else:
+            rec["status"] = "ok" if len(faces) == 1 else "several"
+            for k, f in enumerate(chosen):
+                out = dst if len(chosen) == 1 else str(Path(dst).with_name(f"{Path(dst).stem}_face{k}{Path(dst).suffix}"))
+                aligned = align_face(img, f, s["method"], s["size"], s["margin"])
+                tmp = f"{out}.tmp{os.getpid()}{Path(out).suffix}"
+                Image.fromarray(aligned).save(tmp, quality=95)
+                os.replace(tmp, out)
+                rec["outputs"].append(out)
+            rec["taken"] = [faces.index(f) for f in chosen]
+        records[i] = rec
+    return records
+
+
+def draw_faces(image: np.ndarray, faces: list[Face], out: Path) -> None:
+    """Boxes and the five landmarks drawn on the photo: a debug picture of what the detector saw."""
+    pil = Image.fromarray(image)
+    d = ImageDraw.Draw(pil)
+    for i, f in enumerate(faces):
+        d.rectangle([float(v) for v in f.box], outline=(255, 0, 0) if i == 0 else (255, 160, 0), width=2)
+        for x, y in f.landmarks:
+            d.ellipse([x - 2, y - 2, x + 2, y + 2], fill=(0, 255, 0))
+        d.text((float(f.box[0]), float(f.box[1]) - 11), f"{f.score:.3f}", fill=(255, 0, 0))
+    pil.save(out)
+
+
+def align_folder(src: str | Path, dst: str | Path, method: str = "lfw", size: int = 250, margin: float = 32.0,
+                 select: str = "best", workers: int | None = None, min_face: float = 20.0, ext: str = "jpg",
+                 debug: int = 0, progress: bool = True, chunk: int = 16) -> AlignReport:
+    """Align every image of SRC/<identity>/<image> into DST/<identity>/<image>.<ext>.
+
+    Resumable: DST/manifest.jsonl records each source as it is done (boxes, landmarks, which face was taken), and a
+    rerun skips those. DST/alignment.json records the method, so `faceprint train` can record it in the model.
+    """
+    if method not in ALIGNMENTS:
+        raise ValueError(f"method must be one of {ALIGNMENTS}, got {method!r}")
+    src, dst = Path(src), Path(dst)
+    if not src.is_dir():
+        raise FileNotFoundError(f"no such folder: {src}")
+    dst.mkdir(parents=True, exist_ok=True)
+    settings = {"method": method, "size": size, "margin": margin, "select": select, "min_face": min_face}
+    record = dst / "alignment.json"
+    if record.exists():
+        old = json.loads(record.read_text())
+        if {k: old.get(k) for k in ("method", "size", "margin")} != {k: settings[k] for k in ("method", "size", "margin")}:
+            raise ValueError(f"{dst} was aligned with {old}; use the same settings or another folder")
+    else:
+        record.write_text(json.dumps({**settings, "source": str(src)}, indent=1))
+    manifest = dst / "manifest.jsonl"
+    done: set[str] = set()
+    if manifest.exists():
+        for line in manifest.read_text().splitlines():
+            try:
+                done.add(json.loads(line)["source"])
+            except (ValueError, KeyError):
+                continue  # a line cut by a kill: that image is simply redone
+    files = sorted(p for p in src.rglob("*") if p.is_file() and is_image_file(p))
+    if not files:
+        raise ValueError(f"{src}: no images")
+    report = AlignReport(total=len(files))
+    todo = []
+    for p in files:
+        if str(p) in done:
+            report.already_done += 1
+            continue
+        out = dst / p.relative_to(src).with_suffix(f".{ext}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        todo.append((str(p), str(out)))
+    if debug:
+        from faceprint.detection.mtcnn import MTCNN
+
+        (dst / "debug").mkdir(exist_ok=True)
+        det = MTCNN(min_face=min_face)
+        for p in files[:debug]:
+            img = read_image(p)
+            draw_faces(img, det.detect([img])[0], dst / "debug" / f"{p.parent.name}_{p.stem}.png")
+    batches = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
+    workers = workers or min(len(os.sched_getaffinity(0)), 4)
+    bar = tqdm(total=len(todo), desc="aligning", unit="img", disable=not progress)
+    with open(manifest, "a") as man, ProcessPoolExecutor(workers, initializer=_init_worker,
+                                                         initargs=(settings,)) as pool:
+        for recs in pool.map(_process, batches):
+            for r in recs:
+                man.write(json.dumps(r) + "\n")
+                if r["status"] == "unreadable":
+                    report.unreadable.append(f"{r['source']}: {r['reason']}")
+                elif r["status"] == "no_face":
+                    report.no_face.append(r["source"])
+                else:
+                    report.aligned += 1
+                    if r["status"] == "several":
+                        report.several_faces.append(f"{r['source']}: {len(r['faces'])} faces, took {r['taken']}")
+            man.flush()
+            bar.update(len(recs))
+    bar.close()
+    (dst / "align_report.json").write_text(json.dumps(report.__dict__, indent=1))
+    return report
