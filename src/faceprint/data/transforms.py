@@ -36,7 +36,7 @@ class Preprocessing:
     def __post_init__(self) -> None:
         if self.input_size < 16:
             raise ValueError(f"input_size must be >= 16, got {self.input_size}")
-        if not 0 < self.crop * (1 + self.pad) <= 1:
+        if not 0 < self.crop * (1 + self.pad) <= 1 + 1e-9:
             raise ValueError(f"crop * (1 + pad) must be in (0, 1], got {self.crop} * (1 + {self.pad})")
         if self.alignment not in ALIGNMENTS:
             raise ValueError(f"alignment must be one of {ALIGNMENTS}, got {self.alignment!r}")

@@ -53,7 +53,7 @@ def preprocessing_for(roots: list[str], input_size: int, crop: float | None) -> 
     rec = json.loads(records.pop())
     pad = Preprocessing.pad
     if crop is None:
-        crop = 0.6 if rec["method"] == "lfw" else round(1 / (1 + pad), 4)
+        crop = 0.6 if rec["method"] == "lfw" else 1 / (1 + pad)
     return Preprocessing(input_size=input_size, crop=crop, alignment=rec["method"], align_size=rec["size"],
                          margin=rec.get("margin", Preprocessing.margin))
 
