@@ -124,3 +124,18 @@ def test_clustering_report_by_hand():
     assert rep.purity == pytest.approx(5 / 6)  # cluster 0: 2 of id 0; cluster 1: 2 of id 1; singleton: 1
     small = cluster(np.eye(4, dtype=np.float32)[[0, 0, 0, 1]], "agglomerative", threshold=0.5, min_size=2)
     assert small.labels.tolist() == [0, 0, 0, -1]
+
+
+def test_faiss_index_finds_the_nearest_on_clustered_data():
+    pytest.importorskip("faiss")
+    from faceprint.applications.recognition import FaissIndex, make_index
+
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(200, 32)).astype(np.float32)
+    g = centres[rng.integers(0, 200, 5000)] + 0.05 * rng.normal(size=(5000, 32)).astype(np.float32)
+    q = g[rng.choice(5000, 100, replace=False)] + 0.01 * rng.normal(size=(100, 32)).astype(np.float32)
+    _, exact = ExactIndex(g).search(q, 1)
+    _, approx = FaissIndex(g).search(q, 1)
+    assert (exact[:, 0] == approx[:, 0]).mean() >= 0.95
+    assert isinstance(make_index(g, "squared_l2", "faiss"), FaissIndex)
+    assert isinstance(make_index(g, "squared_l2", "auto"), ExactIndex)  # exact below 10^6 faces

@@ -58,6 +58,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_benchmark_lfw(args: argparse.Namespace) -> int:
+    from faceprint.training import TrainConfig
+    from faceprint.training.lfw_benchmark import lfw_benchmark
+
+    overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
+    overrides["data"] = args.data or []
+    base = TrainConfig.load(args.config, **overrides)
+    lfw_benchmark(args.lfw_dir, args.protocol_dir, args.out, base, args.protocol, args.splits, progress=base.progress)
+    print(Path(args.out, "report.md").read_text())
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from faceprint.demo import run_demo
 
@@ -89,6 +101,19 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     _add_train_options(t)
     t.set_defaults(func=cmd_train)
+
+    b = sub.add_parser("benchmark", help="train-and-test benchmarks")
+    bsub = b.add_subparsers(dest="benchmark", required=True)
+    bl = bsub.add_parser("lfw", help="LFW with models that never saw the tested people (trains, evaluates, reports)")
+    bl.add_argument("--lfw-dir", required=True, help="LFW images: <Name>/<Name>_NNNN.jpg")
+    bl.add_argument("--protocol-dir", required=True, help="folder with pairs.txt and people.txt")
+    bl.add_argument("--protocol", choices=["unrestricted", "outside"], default="unrestricted",
+                    help="unrestricted: train on the other folds' people (+ --data); outside: --data only")
+    bl.add_argument("--splits", type=int, default=2, help="models to cross-fit (2: folds 1-5 / 6-10)")
+    bl.add_argument("--out", required=True)
+    bl.add_argument("--config", help="YAML training settings for every model")
+    _add_train_options(bl)
+    bl.set_defaults(func=cmd_benchmark_lfw)
 
     d = sub.add_parser("demo", help="the main job on the embedded default (see README)")
     d.add_argument("--out", default="demo-out", help="folder for the demo's data, model and report")

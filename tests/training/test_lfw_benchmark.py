@@ -1,0 +1,46 @@
+"""`faceprint benchmark lfw` on a made-up LFW: the tested people are never trained on."""
+
+import json
+import shutil
+
+from faceprint.cli import main
+from faceprint.data.lfw import lfw_image
+from faceprint.data.synthetic import make_synthetic_faces
+from faceprint.models import load_model
+
+
+def test_unrestricted_protocol_keeps_test_people_out(tmp_path, capsys):
+    faces = make_synthetic_faces(tmp_path / "faces", identities=40, images_per_identity=4, size=64, seed=3)
+    lfw, proto = tmp_path / "lfw", tmp_path / "protocol"
+    proto.mkdir()
+    names = [f"Person_{i:02d}" for i in range(40)]
+    for name, src in zip(names, sorted(faces.iterdir())):
+        (lfw / name).mkdir(parents=True)
+        for n, f in enumerate(sorted(src.iterdir()), 1):
+            shutil.copy(f, lfw_image(lfw, name, n))
+    folds = [names[4 * k : 4 * k + 4] for k in range(10)]
+    people = ["10"] + [line for fold in folds for line in [str(len(fold))] + [f"{n} 4" for n in fold]]
+    (proto / "people.txt").write_text("\n".join(people) + "\n")
+    pairs = ["10 3"]
+    for fold in folds:
+        pairs += [f"{fold[i]} 1 {2 + i}" for i in range(3)]
+        pairs += [f"{fold[i]} 3 {fold[i + 1]} 4" for i in range(3)]
+    (proto / "pairs.txt").write_text("\n".join(pairs) + "\n")
+    out = tmp_path / "bench"
+    rc = main(["benchmark", "lfw", "--lfw-dir", str(lfw), "--protocol-dir", str(proto), "--out", str(out),
+               "--backbone", "resnet10_quarter", "--input-size", "48", "--p", "4", "--k", "3", "--steps", "8",
+               "--val-split", "0.25", "--val-num-pairs", "40", "--val-every", "8", "--cache-dir", str(tmp_path / "c"),
+               "--no-progress", "--threads", "1"])
+    assert rc == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["splits"] == 2 and sorted(f["fold"] for f in rep["folds"]) == list(range(10))
+    assert 0 <= rep["accuracy_mean"] <= 1 and "Accuracy" in capsys.readouterr().out
+    for split, test_folds in [(0, range(5)), (1, range(5, 10))]:
+        held = set((out / f"split{split}_test_people.txt").read_text().split())
+        assert held == {n for k in test_folds for n in folds[k]}
+        model = load_model(out / f"split{split}" / "best.pt")
+        assert model.config.info["identities"] == 15  # 20 people of the other folds, 5 held out for validation
+    # Rerunning reuses the trained models (resumable benchmark).
+    assert main(["benchmark", "lfw", "--lfw-dir", str(lfw), "--protocol-dir", str(proto), "--out", str(out),
+                 "--backbone", "resnet10_quarter", "--input-size", "48", "--p", "4", "--k", "3", "--steps", "8",
+                 "--cache-dir", str(tmp_path / "c"), "--no-progress"]) == 0
