@@ -137,3 +137,19 @@ def test_raw_photos_are_detected_and_aligned(synthetic, lfw_dir, tmp_path, capsy
     res = json.loads(out)
     assert res[0]["identity"] == "Aaron" and res[0]["box"] is not None
     assert res[1]["error"].endswith("no face found")
+
+
+def test_evaluate_pairs_on_photos_falls_back_to_the_centre_crop(synthetic, lfw_dir, tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    people = lfw_dir / "lfw-deepfunneled"
+    a1, a2 = people / "Aaron_Peirsol" / "Aaron_Peirsol_0001.jpg", people / "Aaron_Peirsol" / "Aaron_Peirsol_0002.jpg"
+    b1 = people / "Abdullah_Gul" / "Abdullah_Gul_0001.jpg"
+    blank = tmp_path / "blank.jpg"
+    Image.fromarray(np.full((250, 250, 3), 100, np.uint8)).save(blank)
+    (tmp_path / "p.csv").write_text(f"{a1},{a2},1,0\n{a1},{b1},0,0\n{a2},{blank},0,0\n")
+    rc, out, _ = _run(capsys, "evaluate", "pairs", "--model", synthetic["model_path"], "--pairs", tmp_path / "p.csv",
+                      "--input", "photos", "--no-progress", "--json", tmp_path / "r.json")
+    assert rc == 0 and "1 image(s) without a detected face used their centre crop" in out
+    assert json.loads((tmp_path / "r.json").read_text())["centre_crop_fallbacks"] == [str(blank)]

@@ -207,11 +207,15 @@ class ExactIndex(SearchIndex):
 
         q = torch.from_numpy(np.ascontiguousarray(queries, dtype=np.float32))
         k = min(k, len(self.emb))
+        # |q|^2 is the same for a whole row, so rank by |e|^2 - 2 q.e (one fused addmm) and add it to the k kept;
+        # blocks keep the (queries, N) score matrix to ~256 MB.
+        block = max(1, min(256, (1 << 26) // max(1, len(self.emb))))
         ds, ns = [], []
-        for s in range(0, len(q), 256):
-            qb = q[s : s + 256]
-            d = ((qb * qb).sum(1, keepdim=True) + self.norms[None] - 2 * qb @ self.emb.t()).clamp_min_(0)
-            vals, idx = torch.topk(d, k, dim=1, largest=False, sorted=True)
+        for s in range(0, len(q), block):
+            qb = q[s : s + block]
+            scores = torch.addmm(self.norms[None], qb, self.emb.t(), alpha=-2.0)
+            vals, idx = torch.topk(scores, k, dim=1, largest=False, sorted=True)
+            vals = (vals + (qb * qb).sum(1, keepdim=True)).clamp_min_(0)
             ds.append(vals if self.distance == "squared_l2" else vals.sqrt())
             ns.append(idx)
         return torch.cat(ds).numpy(), torch.cat(ns).numpy()

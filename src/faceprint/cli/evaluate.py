@@ -27,6 +27,9 @@ def _verification_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", help="write the ROC curve and distance histograms here (PNG)")
     p.add_argument("--cache-dir", help="decode cache folder")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--input", choices=["crops", "photos"], default="crops",
+                   help="crops: images are face crops like the model's training images (default); photos: detect "
+                        "and align (no face found: the centre crop is used and reported)")
 
 
 def _run_pairs(args: argparse.Namespace, pairs: list, protocol: str, data: str) -> int:
@@ -35,8 +38,12 @@ def _run_pairs(args: argparse.Namespace, pairs: list, protocol: str, data: str) 
 
     model = load_model_arg(args.model)
     res = evaluate_pairs(model, pairs, flip=args.flip, mean_subtraction=args.mean_subtraction, far=args.far,
-                         cache_dir=cache_dir_arg(args.cache_dir), progress=not args.no_progress, protocol=protocol)
+                         cache_dir=cache_dir_arg(args.cache_dir), progress=not args.no_progress, protocol=protocol,
+                         input=args.input)
     rep = res.report
+    if res.centre_crop_fallbacks:
+        print(f"{len(res.centre_crop_fallbacks)} image(s) without a detected face used their centre crop, e.g. "
+              f"{res.centre_crop_fallbacks[0]}")
     print(f"{protocol} on {data} with model {getattr(model, 'fingerprint', '')} ({model.config.backbone}, "
           f"flip={args.flip}, mean subtraction={'on' if args.mean_subtraction else 'off'})")
     print(rep.summary())
@@ -45,7 +52,9 @@ def _run_pairs(args: argparse.Namespace, pairs: list, protocol: str, data: str) 
         for f in rep.folds:
             print(f"{f.fold:>4}  {f.threshold:9.4f}  {100 * f.accuracy:7.2f}%  {100 * f.val:6.2f}% {100 * f.far:6.3f}%")
     write_json(args.json, {"protocol": protocol, "data": data, "model": model_record(model, args.model),
-                           "options": {"flip": args.flip, "mean_subtraction": args.mean_subtraction, "far": args.far},
+                           "options": {"flip": args.flip, "mean_subtraction": args.mean_subtraction, "far": args.far,
+                                       "input": args.input},
+                           "centre_crop_fallbacks": res.centre_crop_fallbacks,
                            "report": rep.to_dict()})
     if args.plot:
         plot_roc(res.dist, res.same, rep, args.plot, title=f"{protocol}: accuracy {100 * rep.accuracy_mean:.2f}%")

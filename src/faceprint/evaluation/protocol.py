@@ -20,6 +20,7 @@ class PairsResult:
     dist: np.ndarray
     same: np.ndarray
     folds: np.ndarray
+    centre_crop_fallbacks: list[str]  # photos mode: images without a detected face, embedded from a centre crop
 
 
 def evaluate_pairs(
@@ -31,16 +32,32 @@ def evaluate_pairs(
     cache_dir: Path | None = None,
     progress: bool = True,
     protocol: str = "pairs",
+    input: str = "crops",
 ) -> PairsResult:
     """Verification metrics of `model` on `pairs` (thresholds cross-validated over the pairs' folds).
 
-    Every image must exist and decode: a benchmark that skips pairs is not the benchmark.
+    Every image must exist and decode: a benchmark that skips pairs is not the benchmark. With input="photos"
+    faces are detected and aligned; an image where no face is found falls back to its centre crop (as the FaceNet
+    paper did for LFW) and is listed in the result.
     mean_subtraction: for each fold, the mean embedding of the other folds' images is subtracted and the
     embeddings renormalised before distances are taken (an option of the common reference code).
     """
     check_pairs_exist(pairs, protocol)
     paths = sorted({p for pair in pairs for p in (pair.path1, pair.path2)})
-    es = embed_paths(model, paths, flip=flip, cache_dir=cache_dir, progress=progress)
+    fallbacks: list[str] = []
+    if input == "photos":
+        from faceprint.embeddings import embed_photos
+
+        es = embed_photos(model, paths, select="best", flip=flip, progress=progress)
+        no_face = [Path(s.rsplit(": ", 1)[0]) for s in es.skipped if s.endswith("no face found")]
+        if no_face:
+            crops = embed_paths(model, no_face, flip=flip, cache_dir=cache_dir, progress=False)
+            es.embeddings = np.concatenate([es.embeddings, crops.embeddings])
+            es.paths += crops.paths
+            es.skipped = [s for s in es.skipped if not s.endswith("no face found")] + crops.skipped
+            fallbacks = [str(p) for p in no_face]
+    else:
+        es = embed_paths(model, paths, flip=flip, cache_dir=cache_dir, progress=progress)
     if es.skipped:
         raise ValueError(f"{protocol}: {len(es.skipped)} image(s) could not be read: " + "; ".join(es.skipped[:5]))
     index = {Path(p): i for i, p in enumerate(es.paths)}
@@ -63,4 +80,4 @@ def evaluate_pairs(
             e = emb - emb[used].mean(0)
             fold_dist[int(f)] = distances(e / np.linalg.norm(e, axis=1, keepdims=True))
     rep = evaluate_verification(dist, same, folds, far, fold_dist)
-    return PairsResult(rep, dist, same, folds)
+    return PairsResult(rep, dist, same, folds, fallbacks)
