@@ -27,6 +27,18 @@ def test_verify_embed_calibrate(synthetic, tmp_path, capsys):
     rc, out, _ = _run(capsys, "embed", synthetic["unseen"], "--out", tmp_path / "e.npz", "--model", m, "--no-progress",
                       "--input", "crops")
     assert rc == 0 and "wrote 80 embeddings" in out
+    rc, out, _ = _run(capsys, "evaluate", "cluster", "--model", m, "--data", tmp_path / "e.npz")
+    assert rc == 0 and "NMI" in out  # the embeddings file is reused, not recomputed
+    rc, _, err = _run(capsys, "cluster", tmp_path / "e.npz", "--out", tmp_path / "c", "--model", m, "--threshold", "1",
+                      "--input", "crops")
+    assert rc == 0
+    from faceprint.embeddings import EmbeddingSet
+
+    es = EmbeddingSet.load(tmp_path / "e.npz")
+    es.fingerprint = "someothermodel00"
+    es.save(tmp_path / "other.npz")
+    rc, _, err = _run(capsys, "evaluate", "cluster", "--model", m, "--data", tmp_path / "other.npz")
+    assert rc == 2 and "made by model someothermodel00" in err
     # calibrate on a CSV of pairs of unseen identities
     imgs = sorted(synthetic["unseen"].glob("*/*.jpg"))
     rows = ["path1,path2,same,fold"]

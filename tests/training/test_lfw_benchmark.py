@@ -30,7 +30,7 @@ def test_unrestricted_protocol_keeps_test_people_out(tmp_path, capsys):
     rc = main(["benchmark", "lfw", "--lfw-dir", str(lfw), "--protocol-dir", str(proto), "--out", str(out),
                "--backbone", "resnet10_quarter", "--input-size", "48", "--p", "4", "--k", "3", "--steps", "8",
                "--val-split", "0.25", "--val-num-pairs", "40", "--val-every", "8", "--cache-dir", str(tmp_path / "c"),
-               "--no-progress", "--threads", "1"])
+               "--no-progress", "--threads", "1", "--parallel", "2"])
     assert rc == 0
     rep = json.loads((out / "report.json").read_text())
     assert rep["splits"] == 2 and sorted(f["fold"] for f in rep["folds"]) == list(range(10))

@@ -53,6 +53,22 @@ def add_input_options(p: Any, select: str, default: str = "photos") -> None:
                    help=f"photos: which faces of a photo to use (default {select})")
 
 
+def embeddings_of(model: Any, data: str, args: Any, need_identities: bool = False) -> Any:
+    """A folder embedded now, or an embeddings file written by `faceprint embed` (checked against the model), so a
+    folder is embedded once and clustered or evaluated many times."""
+    from faceprint.embeddings import EmbeddingSet, list_images
+
+    if str(data).endswith(".npz"):
+        es = EmbeddingSet.load(data)
+        es.check_model(model, what=f"embeddings in {data}")
+    else:
+        paths, ids = list_images(data)
+        es = embed_inputs(model, paths, ids, args)
+    if need_identities and not all(es.identities):
+        raise UserError(f"{data}: expected a folder per identity (ROOT/<identity>/<image>)")
+    return es
+
+
 def embed_inputs(model: Any, paths: list, identities: list | None, args: Any, flip: str = "none") -> Any:
     """Embeddings of the images the command was given, as photos (detect + align) or as ready crops."""
     from faceprint.embeddings import embed_paths, embed_photos

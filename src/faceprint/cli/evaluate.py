@@ -9,7 +9,7 @@ from faceprint.cli.common import (
     add_input_options,
     add_model_option,
     cache_dir_arg,
-    embed_inputs,
+    embeddings_of,
     load_model_arg,
     model_record,
     write_json,
@@ -77,13 +77,8 @@ def cmd_pairs(args: argparse.Namespace) -> int:
 
 
 def _embed_folder(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from faceprint.embeddings import list_images
-
     model = load_model_arg(args.model)
-    paths, ids = list_images(args.data)
-    if not any(ids):
-        raise ValueError(f"{args.data}: expected a folder per identity (ROOT/<identity>/<image>)")
-    es = embed_inputs(model, paths, ids, args)
+    es = embeddings_of(model, args.data, args, need_identities=True)
     for s in es.skipped:
         print(f"skipped {s}")
     return model, es
@@ -146,7 +141,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                  ("cluster", cmd_cluster, "NMI, ARI, pairwise F1, purity on a folder per identity")]:
         p = esub.add_parser(name, help=helptext)
         add_model_option(p)
-        p.add_argument("--data", required=True, help="ROOT/<identity>/<image>")
+        p.add_argument("--data", required=True, help="ROOT/<identity>/<image>, or its .npz from `faceprint embed`")
         p.add_argument("--json", help="write the report here")
         p.add_argument("--cache-dir")
         p.add_argument("--no-progress", action="store_true")

@@ -14,6 +14,7 @@ from faceprint.cli.common import (
     add_model_option,
     cache_dir_arg,
     embed_inputs,
+    embeddings_of,
     load_model_arg,
     model_record,
     write_json,
@@ -164,11 +165,9 @@ def cmd_identify(args: argparse.Namespace) -> int:
 
 def cmd_cluster(args: argparse.Namespace) -> int:
     from faceprint.applications.clustering import cluster, write_clusters
-    from faceprint.embeddings import list_images
 
     model = load_model_arg(args.model)
-    paths, _ = list_images(args.data)
-    es = embed_inputs(model, paths, None, args)
+    es = embeddings_of(model, args.data, args)
     threshold = args.threshold if args.threshold is not None else model.config.threshold
     if args.method == "agglomerative" and threshold is None:
         raise UserError("this model has no calibrated threshold: pass --threshold (or use --method kmeans)")
@@ -275,7 +274,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_identify)
 
     p = sub.add_parser("cluster", help="group faces by person")
-    p.add_argument("data", help="a folder of images (sub-folders are read too)")
+    p.add_argument("data", help="a folder of images (sub-folders are read too), or its .npz from `faceprint embed`")
     p.add_argument("--out", required=True)
     add_model_option(p)
     p.add_argument("--method", choices=["agglomerative", "kmeans"], default="agglomerative")

@@ -10,7 +10,9 @@ are never thresholded with another's). The 10 fold accuracies give mean +- std.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,6 +27,14 @@ from faceprint.training.loop import train
 PROTOCOLS = ("unrestricted", "outside")
 
 
+def _train_once(job: tuple[TrainConfig, Path]) -> None:
+    """Train one split's model unless it is done; a killed benchmark resumes its runs."""
+    cfg, run = job
+    if not (run / "done").exists():
+        train(cfg, run, resume=(run / "checkpoint.pt").exists())
+        (run / "done").write_text("")
+
+
 def lfw_benchmark(
     lfw_dir: str | Path,
     protocol_dir: str | Path,
@@ -33,8 +43,12 @@ def lfw_benchmark(
     protocol: str = "unrestricted",
     splits: int = 2,
     progress: bool = True,
+    parallel: int = 1,
 ) -> dict:
-    """Train and test as the protocol says; writes OUT/report.json and OUT/report.md and returns the report."""
+    """Train and test as the protocol says; writes OUT/report.json and OUT/report.md and returns the report.
+
+    `parallel` trains that many models at once in separate processes (give each `threads` = cores / parallel).
+    """
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     if not 2 <= splits <= 10:
@@ -51,9 +65,8 @@ def lfw_benchmark(
     else:
         groups = [[int(f) for f in g] for g in np.array_split(np.arange(10), splits)]
     t0 = time.monotonic()
-    fold_rows, halves = [], []
+    jobs = []
     for gi, test_folds in enumerate(groups):
-        run = out / f"split{gi}"
         if protocol == "outside":
             cfg = replace(base, data=outside, exclude=None)
         else:
@@ -61,10 +74,17 @@ def lfw_benchmark(
             exclude = out / f"split{gi}_test_people.txt"
             exclude.write_text("\n".join(held) + "\n")
             cfg = replace(base, data=[str(lfw_dir), *outside], exclude=str(exclude))
-        resume = (run / "checkpoint.pt").exists()
-        if not (run / "done").exists():
-            train(cfg, run, resume=resume)
-            (run / "done").write_text("")
+        jobs.append((cfg, out / f"split{gi}"))
+    if parallel > 1:
+        ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no forked OpenMP state
+        with ProcessPoolExecutor(min(parallel, len(jobs)), mp_context=ctx) as pool:
+            list(pool.map(_train_once, jobs))
+    else:
+        for job in jobs:
+            _train_once(job)
+    fold_rows, halves = [], []
+    for gi, test_folds in enumerate(groups):
+        run = out / f"split{gi}"
         model = load_model(run / "best.pt")
         test = [p for p in pairs if p.fold in test_folds]
         res = evaluate_pairs(model, test, cache_dir=Path(base.cache_dir) if base.cache_dir else None,
