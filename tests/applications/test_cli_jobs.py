@@ -165,3 +165,13 @@ def test_evaluate_pairs_on_photos_falls_back_to_the_centre_crop(synthetic, lfw_d
                       "--input", "photos", "--no-progress", "--json", tmp_path / "r.json")
     assert rc == 0 and "1 image(s) without a detected face used their centre crop" in out
     assert json.loads((tmp_path / "r.json").read_text())["centre_crop_fallbacks"] == [str(blank)]
+
+
+def test_photo_demo_runs_end_to_end(synthetic, tmp_path, capsys):
+    """The demo's pipeline on the shipped sample photos (the small synthetic model's answers are not judged)."""
+    rc, out, _ = _run(capsys, "demo", "--model", synthetic["model_path"], "--out", tmp_path / "demo")
+    assert rc == 0 and "22 photos: 22 faces detected and aligned" in out
+    report = (tmp_path / "demo" / "report.html").read_text()
+    assert "Identification" in report and "Vladimir_Putin" in report
+    for name in ("verification.png", "gallery.db", "clusters/clusters.csv", "faces/Colin_Powell_Colin_Powell_0001.jpg"):
+        assert (tmp_path / "demo" / name).exists(), name

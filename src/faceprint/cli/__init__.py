@@ -74,7 +74,7 @@ def cmd_benchmark_lfw(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from faceprint.demo import run_demo
 
-    run_demo(Path(args.out), minutes=args.minutes)
+    run_demo(Path(args.out), minutes=args.minutes, model_path=args.model, lfw=args.lfw)
     return 0
 
 
@@ -119,7 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="the main job on the embedded default (see README)")
     d.add_argument("--out", default="demo-out", help="folder for the demo's data, model and report")
-    d.add_argument("--minutes", type=float, default=1.0, help="training time budget")
+    d.add_argument("--minutes", type=float, default=1.0, help="synthetic demo (no model shipped): training budget")
+    d.add_argument("--model", help="run the photo demo with this model instead of the shipped one")
+    d.add_argument("--lfw", help="also evaluate on LFW: the folder holding lfw-deepfunneled/ and protocol/")
     d.set_defaults(func=cmd_demo)
 
     from faceprint.cli import evaluate, jobs

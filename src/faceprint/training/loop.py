@@ -226,8 +226,8 @@ class Trainer:
             idx, triplets = self.offline.next_batch(step)
         else:
             idx, triplets = self.sampler.batch(step), None
-        if len(idx) == 0:
-            return {"step": step, "loss": float("nan"), "num_triplets": 0}
+        if len(idx) == 0:  # offline mining found no triplet in its subset: nothing to learn from this step
+            return {"step": step, "loss": float("nan"), "num_triplets": 0, "images_per_s": 0.0}
         x = self.model.preprocessing.to_tensor(self.images[self.good[idx]], train=True, generator=gen, jitter=c.jitter)
         labels = torch.as_tensor(self.labels[idx])
         self.model.train()
