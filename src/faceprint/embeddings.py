@@ -100,16 +100,30 @@ def embed_paths(
     cache_dir: Path | None = None,
     progress: bool = True,
 ) -> EmbeddingSet:
-    """Decode (once, into the cache), embed in batches; unreadable images are skipped and listed, not fatal."""
+    """Decode (once, into the cache, for folders of 64+ images), embed in batches; unreadable images are skipped
+    and listed, not fatal."""
+    from faceprint.data import ImageReadError
+
     pre = model.preprocessing
-    images = DecodedImages(paths, pre.load, pre.stored_size, pre.to_dict(), cache_dir, progress=progress)
-    good = np.setdiff1d(np.arange(len(paths)), images.bad)
-    emb = model.embed(images[good] if len(good) < len(paths) else images.array, batch_size=batch_size,
-                      progress=progress, flip=flip)
+    if len(paths) < 64:  # a handful of images: not worth a cache file
+        arrays, bad, reasons = [], [], {}
+        for i, p in enumerate(paths):
+            try:
+                arrays.append(pre.load(p))
+            except ImageReadError as e:
+                bad.append(i)
+                reasons[i] = e.reason
+        stored = np.stack(arrays) if arrays else np.zeros((0, pre.stored_size, pre.stored_size, 3), np.uint8)
+    else:
+        images = DecodedImages(paths, pre.load, pre.stored_size, pre.to_dict(), cache_dir, progress=progress)
+        bad, reasons = images.bad, images.bad_reasons
+        stored = images[np.setdiff1d(np.arange(len(paths)), bad)] if bad else images.array
+    good = np.setdiff1d(np.arange(len(paths)), bad)
+    emb = model.embed(stored, batch_size=batch_size, progress=progress, flip=flip)
     ids = list(identities) if identities is not None else [""] * len(paths)
     return EmbeddingSet(
         emb, [str(paths[i]) for i in good], [ids[i] for i in good], getattr(model, "fingerprint", ""),
-        model.config.to_dict(), [f"{paths[i]}: {images.bad_reasons.get(i, 'unreadable')}" for i in images.bad],
+        model.config.to_dict(), [f"{paths[i]}: {reasons.get(i, 'unreadable')}" for i in bad],
     )
 
 

@@ -109,3 +109,12 @@ def test_bad_settings_are_refused(faces, tmp_path):
         Trainer(_config(faces, tmp_path, p=40), tmp_path / "run")
     with pytest.raises(ValueError, match="unknown training settings"):
         TrainConfig.load(None, data=["x"], learning_rate=0.1)
+
+
+def test_synthetic_demo_trains_and_reports(tmp_path, capsys):
+    """The demo path for a checkout without a shipped model: draw faces, train briefly, verify unseen identities."""
+    from faceprint.demo import run_synthetic_demo
+
+    run_synthetic_demo(tmp_path, minutes=0.05)
+    out = capsys.readouterr().out
+    assert "held-out identities (never trained on)" in out and (tmp_path / "run" / "best.pt").exists()

@@ -1,0 +1,67 @@
+"""End-to-end time for LFW on this machine: align all 13,233 images, embed them, run the View 2 protocol.
+
+    python benchmarks/lfw_speed.py [--model M] [--workdir DIR]      # default model: the shipped one
+
+Alignment uses `faceprint align` (MTCNN, two processes, "lfw" crops with --select central); embedding reads the
+aligned crops through the decode cache (cold: the cache folder is new) and embeds with the model's own settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _measure import machine  # noqa: E402
+
+LFW = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lfw"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model")
+    ap.add_argument("--workdir", help="where aligned images and the cache go (default: a temporary folder)")
+    args = ap.parse_args()
+    import faceprint
+    from faceprint.data import read_lfw_pairs
+    from faceprint.detection.folder import align_folder
+    from faceprint.embeddings import embed_paths, list_images
+    from faceprint.evaluation import evaluate_verification
+    from faceprint.utils.runtime import set_threads, tune_malloc
+
+    tune_malloc()
+    set_threads(None)
+    model = faceprint.load(args.model)
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="lfw_speed_"))
+    times = {}
+    t0 = time.perf_counter()
+    rep = align_folder(LFW / "lfw-deepfunneled", work / "aligned", "lfw", 250, select="central", progress=False)
+    times["align (MTCNN, 2 processes)"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    paths, ids = list_images(work / "aligned")
+    es = embed_paths(model, paths, ids, cache_dir=work / "cache", progress=False)
+    times[f"decode + embed {len(es.paths):,} faces"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    pairs = read_lfw_pairs(LFW / "protocol" / "pairs.txt", work / "aligned")
+    index = {p: i for i, p in enumerate(es.paths)}
+    a = np.array([index[str(p.path1)] for p in pairs])
+    b = np.array([index[str(p.path2)] for p in pairs])
+    d = ((es.embeddings[a] - es.embeddings[b]) ** 2).sum(1)
+    report = evaluate_verification(d, np.array([p.same for p in pairs]), np.array([p.fold for p in pairs]))
+    times["protocol (6,000 pairs, 10 folds)"] = time.perf_counter() - t0
+    print(f"Machine: {machine()}; model {model.fingerprint} ({model.config.backbone} @ "
+          f"{model.preprocessing.input_size} px)\n")
+    print("| stage | seconds |\n|---|---|")
+    for k, v in times.items():
+        print(f"| {k} | {v:.1f} |")
+    print(f"| **total** | **{sum(times.values()):.1f}** ({sum(times.values()) / 60:.1f} min) |")
+    print(f"\nalign: {rep.summary()}\nLFW on these crops: {report.summary()}")
+
+
+if __name__ == "__main__":
+    main()
