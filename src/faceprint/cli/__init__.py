@@ -147,10 +147,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return int(args.func(args) or 0)
-    except Exception if args.verbose else ():  # type: ignore[misc]
-        raise
     except (UserError, GalleryError, ModelFileError, MissingImagesError, ImageReadError, FileNotFoundError, FileExistsError,
             ValueError) as e:
+        if args.verbose:  # -v: the full traceback, for bug reports
+            raise
         msg = str(e).strip() if not isinstance(e, (FileNotFoundError,)) or not e.filename else f"{e.filename}: {e.strerror}"
         print(f"faceprint {args.command}: error: {msg}", file=sys.stderr)
         return 2
