@@ -30,6 +30,7 @@ def main() -> None:
     ap.add_argument("--workdir", help="where aligned images and the cache go (default: a temporary folder)")
     args = ap.parse_args()
     import faceprint
+    from faceprint.applications.verification import distance
     from faceprint.data import read_lfw_pairs
     from faceprint.detection.folder import align_folder
     from faceprint.embeddings import embed_paths, list_images
@@ -57,7 +58,7 @@ def main() -> None:
     index = {p: i for i, p in enumerate(es.paths)}
     a = np.array([index[str(p.path1)] for p in pairs])
     b = np.array([index[str(p.path2)] for p in pairs])
-    d = ((es.embeddings[a] - es.embeddings[b]) ** 2).sum(1)
+    d = distance(model, es.embeddings[a], es.embeddings[b])
     report = evaluate_verification(d, np.array([p.same for p in pairs]), np.array([p.fold for p in pairs]))
     times["protocol (6,000 pairs, 10 folds)"] = time.perf_counter() - t0
     print(f"Machine: {machine()}; model {model.fingerprint} ({model.config.backbone} @ "

@@ -37,7 +37,7 @@ def run_demo(out: Path, minutes: float = 1.0, model_path: str | None = None, lfw
 def run_photo_demo(model, out: Path, model_path: str | None = None, lfw: str | None = None) -> Path:  # type: ignore[no-untyped-def]
     from faceprint.applications.clustering import cluster, write_clusters
     from faceprint.applications.recognition import Gallery, file_sha256
-    from faceprint.applications.verification import resolve_threshold
+    from faceprint.applications.verification import distance, resolve_threshold
     from faceprint.detection.pipeline import FaceAligner
     from faceprint.embeddings import list_images
     from faceprint.evaluation import evaluate_verification
@@ -66,7 +66,7 @@ def run_photo_demo(model, out: Path, model_path: str | None = None, lfw: str | N
 
     # Verification: every pair of photos.
     i, j = np.triu_indices(n, 1)
-    dist = ((emb[i] - emb[j]) ** 2).sum(1) if model.config.distance == "squared_l2" else np.linalg.norm(emb[i] - emb[j], axis=1)
+    dist = distance(model, emb[i], emb[j])
     same = ids[i] == ids[j]
     verdict = dist < threshold
     ver_acc = float((verdict == same).mean())

@@ -15,7 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, ImageDraw
+
+from faceprint.distances import get_distance
 
 METHODS = ("agglomerative", "kmeans")
 UNCLUSTERED = -1
@@ -27,13 +30,6 @@ class ClusterResult:
     method: str
     n_clusters: int
     parameter: float  # the threshold (agglomerative) or k (k-means)
-
-
-def pairwise_distances(emb: np.ndarray, distance: str) -> np.ndarray:
-    sq = (emb * emb).sum(1)
-    d = np.maximum(sq[:, None] + sq[None, :] - 2 * emb @ emb.T, 0)
-    np.fill_diagonal(d, 0)
-    return d if distance == "squared_l2" else np.sqrt(d)
 
 
 def choose_k(emb: np.ndarray, k_max: int | None = None, seed: int = 0) -> int:
@@ -80,7 +76,7 @@ def cluster(
             raise ValueError("agglomerative clustering needs a distance threshold (the model's, or --threshold)")
         if n > 30_000:
             raise ValueError(f"{n} faces: agglomerative clustering needs N^2 memory; use --method kmeans")
-        d = pairwise_distances(emb, distance)
+        d = get_distance(distance).pairwise(torch.from_numpy(np.ascontiguousarray(emb, np.float32))).numpy()
         labels = AgglomerativeClustering(n_clusters=None, metric="precomputed", linkage="average",
                                          distance_threshold=threshold).fit_predict(d)
         param = float(threshold)

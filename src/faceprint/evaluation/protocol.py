@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from faceprint.applications.verification import distance
 from faceprint.data import Pair, check_pairs_exist
 from faceprint.embeddings import embed_paths
 from faceprint.evaluation.verification import VerificationReport, evaluate_verification
@@ -68,7 +68,7 @@ def evaluate_pairs(
     emb = es.embeddings
 
     def distances(e: np.ndarray) -> np.ndarray:
-        return model.distance.paired(torch.from_numpy(e[left]), torch.from_numpy(e[right])).numpy()
+        return distance(model, e[left], e[right])
 
     dist = distances(emb)
     fold_dist = None
