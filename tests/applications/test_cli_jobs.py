@@ -55,6 +55,37 @@ def test_verify_embed_calibrate(synthetic, tmp_path, capsys):
     assert info["fingerprint"] == synthetic["model"].fingerprint
 
 
+def test_calibrate_open_set_and_identify_uses_it(synthetic, tmp_path, capsys):
+    m = synthetic["model_path"]
+    rc, out, _ = _run(capsys, "calibrate", "--model", m, "--open-set", "--data", synthetic["unseen"], "--far", "0.05",
+                      "--out", tmp_path / "os.pt", "--no-progress")
+    assert rc == 0 and "open-set threshold" in out
+    rc, out, _ = _run(capsys, "info", tmp_path / "os.pt")
+    info = json.loads(out)
+    cal = info["info"]["open_set_calibration"]
+    assert info["fingerprint"] == synthetic["model"].fingerprint and cal["far"] <= 0.05 and cal["identities"] == 10
+    assert info["open_set_threshold"] == pytest.approx(cal["threshold"])
+    rc, _, err = _run(capsys, "calibrate", "--model", m, "--open-set", "--out", tmp_path / "x.pt")
+    assert rc == 2 and "--data" in err and not (tmp_path / "x.pt").exists()
+    # identify decides with the model's open-set threshold; a model without one says so on stderr
+    gallery = tmp_path / "g.db"
+    _run(capsys, "enroll", "--gallery", gallery, "--name", "id_030", *sorted((synthetic["unseen"] / "id_030").iterdir())[:2],
+         "--model", tmp_path / "os.pt", "--no-progress", "--input", "crops")
+    probe = sorted((synthetic["unseen"] / "id_030").iterdir())[5]
+    rc, out, err = _run(capsys, "identify", "--gallery", gallery, probe, "--model", tmp_path / "os.pt", "--json",
+                        "--input", "crops")
+    assert json.loads(out)[0]["threshold"] == pytest.approx(cal["threshold"]) and "warning" not in err
+    from faceprint.models import load_model, save_model
+
+    bare = load_model(tmp_path / "os.pt")
+    bare.config.open_set_threshold = None
+    save_model(bare, tmp_path / "bare.pt")
+    rc, out, err = _run(capsys, "identify", "--gallery", gallery, probe, "--model", tmp_path / "bare.pt", "--json",
+                        "--input", "crops")
+    assert rc == 0 and "no open-set threshold" in err
+    assert json.loads(out)[0]["threshold"] == pytest.approx(synthetic["model"].config.threshold)
+
+
 def test_enroll_identify_cluster(synthetic, tmp_path, capsys):
     m = synthetic["model_path"]
     gallery = tmp_path / "g.db"

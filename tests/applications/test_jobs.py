@@ -12,7 +12,7 @@ from faceprint.applications.clustering import cluster, write_clusters
 from faceprint.applications.recognition import ExactIndex, Gallery, GalleryError, enroll_rows
 from faceprint.embeddings import EmbeddingSet, embed_paths, list_images
 from faceprint.evaluation.clustering import clustering_report
-from faceprint.evaluation.identification import identification_report, split_gallery
+from faceprint.evaluation.identification import calibrate_open_set, identification_report, split_gallery
 
 
 def test_verify_uses_the_stored_threshold(synthetic):
@@ -139,3 +139,58 @@ def test_faiss_index_finds_the_nearest_on_clustered_data():
     assert (exact[:, 0] == approx[:, 0]).mean() >= 0.95
     assert isinstance(make_index(g, "squared_l2", "faiss"), FaissIndex)
     assert isinstance(make_index(g, "squared_l2", "auto"), ExactIndex)  # exact below 10^6 faces
+
+
+def _open_set_reference(emb, labels, far, repeats, seed, impostor_fraction=0.2):
+    """Plain loops: nearest gallery face of every probe, pooled over the same splits, threshold from the sorted list."""
+    imp, gen_ok = [], []
+    for r in range(repeats):
+        gallery, genuine, impostor = split_gallery(labels, 1, impostor_fraction, seed + r)
+        for probes, out in ((impostor, imp), (genuine, gen_ok)):
+            for q in probes:
+                d = [float(((emb[q] - emb[g]) ** 2).sum()) for g in gallery]
+                j = int(np.argmin(d))
+                out.append(d[j] if out is imp else (d[j], labels[gallery[j]] == labels[q]))
+    imp = sorted(imp)
+    k = int(np.floor(far * len(imp) + 1e-9))
+    t = imp[k] if k < len(imp) else float("inf")
+    return t, float(np.mean([d < t and ok for d, ok in gen_ok])), imp
+
+
+@pytest.mark.parametrize("far", [0.0, 0.05, 0.2, 1.0])
+def test_open_set_threshold_against_loops(far):
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.arange(25), rng.integers(1, 5, 25))
+    centres = rng.normal(size=(25, 8))
+    emb = centres[labels] + 0.6 * rng.normal(size=(len(labels), 8))
+    emb = (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
+    cal = calibrate_open_set(emb, labels, far=far, repeats=4, seed=7)
+    t, dir_, imp = _open_set_reference(emb.astype(np.float64), labels, far, 4, 7)
+    assert cal.n_impostor_probes == len(imp) and cal.repeats == 4
+    if np.isinf(t):
+        assert np.isinf(cal.threshold)
+    else:
+        assert cal.threshold == pytest.approx(t, abs=1e-5)
+    assert cal.far <= far + 1e-12 and cal.dir == pytest.approx(dir_)
+    # the largest such threshold: the next impostor distance above it would break the target
+    above = [d for d in imp if d > cal.threshold + 1e-5]
+    if above:
+        assert np.mean(np.array(imp) < above[0]) > far
+
+
+def test_open_set_threshold_needs_strangers():
+    with pytest.raises(ValueError, match="strangers"):
+        calibrate_open_set(np.eye(4, dtype=np.float32), np.array([0, 0, 1, 1]), impostor_fraction=0.2)
+
+
+def test_training_stores_an_open_set_threshold(synthetic):
+    """Fitted on the held-out identities with the saved weights: recomputing it from scratch gives the same value."""
+    from faceprint.data import FaceDataset
+
+    model = synthetic["model"]
+    c = model.config
+    assert c.info["open_set_calibration"]["set"] == "held-out identities"
+    _, held = FaceDataset.from_folders([str(synthetic["train"])]).split_identities(0.2, 0)
+    es = embed_paths(model, held.paths, [str(v) for v in held.labels], cache_dir=synthetic["cache"], progress=False)
+    cal = calibrate_open_set(es.embeddings, held.labels, far=0.01, seed=0)
+    assert c.open_set_threshold == pytest.approx(cal.threshold, abs=1e-5)

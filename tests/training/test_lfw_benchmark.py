@@ -40,7 +40,11 @@ def test_unrestricted_protocol_keeps_test_people_out(tmp_path, capsys):
         assert held == {n for k in test_folds for n in folds[k]}
         model = load_model(out / f"split{split}" / "best.pt")
         assert model.config.info["identities"] == 15  # 20 people of the other folds, 5 held out for validation
-    # Rerunning reuses the trained models (resumable benchmark).
+    # Rerunning reuses the trained models (resumable benchmark); with --flip it only re-tests, into its own report.
+    stamp = (out / "split0" / "best.pt").stat().st_mtime_ns
     assert main(["benchmark", "lfw", "--lfw-dir", str(lfw), "--protocol-dir", str(proto), "--out", str(out),
                  "--backbone", "resnet10_quarter", "--input-size", "48", "--p", "4", "--k", "3", "--steps", "8",
-                 "--cache-dir", str(tmp_path / "c"), "--no-progress"]) == 0
+                 "--cache-dir", str(tmp_path / "c"), "--no-progress", "--flip", "sum"]) == 0
+    flipped = json.loads((out / "report_flip-sum.json").read_text())
+    assert flipped["flip"] == "sum" and json.loads((out / "report.json").read_text())["flip"] == "none"
+    assert (out / "split0" / "best.pt").stat().st_mtime_ns == stamp

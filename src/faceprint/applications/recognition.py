@@ -13,10 +13,14 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from faceprint import __version__
+
+if TYPE_CHECKING:
+    from faceprint.models import FaceEmbedder
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -31,6 +35,22 @@ CREATE TABLE IF NOT EXISTS faces (
     UNIQUE (content_sha256, face_index)
 );
 """
+
+
+def resolve_open_set_threshold(model: "FaceEmbedder", threshold: float | None) -> tuple[float, str]:
+    """The given threshold, else the model's open-set one, else its pairwise one with a warning to show the user.
+
+    Returns (threshold, warning or "").
+    """
+    if threshold is not None:
+        return float(threshold), ""
+    if model.config.open_set_threshold is not None:
+        return float(model.config.open_set_threshold), ""
+    if model.config.threshold is None:
+        raise ValueError("this model has no calibrated threshold: pass --threshold, or run `faceprint calibrate`")
+    return float(model.config.threshold), (
+        "this model has no open-set threshold, so its pairwise verification threshold is used: in a gallery of many "
+        "people most strangers will match someone. Fit one with `faceprint calibrate --open-set --data DIR`.")
 
 
 class GalleryError(ValueError):

@@ -66,8 +66,8 @@ def cmd_benchmark_lfw(args: argparse.Namespace) -> int:
     overrides["data"] = args.data or []
     base = TrainConfig.load(args.config, **overrides)
     lfw_benchmark(args.lfw_dir, args.protocol_dir, args.out, base, args.protocol, args.splits, progress=base.progress,
-                  parallel=args.parallel)
-    print(Path(args.out, "report.md").read_text())
+                  parallel=args.parallel, flip=args.flip)
+    print(Path(args.out, "report.md" if args.flip == "none" else f"report_flip-{args.flip}.md").read_text())
     return 0
 
 
@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     bl.add_argument("--splits", type=int, default=2, help="models to cross-fit (2: folds 1-5 / 6-10)")
     bl.add_argument("--out", required=True)
     bl.add_argument("--parallel", type=int, default=1, help="train this many models at once (set --threads too)")
+    bl.add_argument("--flip", choices=["none", "sum"], default="none",
+                    help="test time: sum: embed each face and its mirror image (report_flip-sum.md)")
     bl.add_argument("--config", help="YAML training settings for every model")
     _add_train_options(bl)
     bl.set_defaults(func=cmd_benchmark_lfw)

@@ -84,6 +84,11 @@ def _embed_folder(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return model, es
 
 
+def _open_set_or_pairwise(model) -> float | None:  # type: ignore[no-untyped-def]
+    c = model.config
+    return c.open_set_threshold if c.open_set_threshold is not None else c.threshold
+
+
 def cmd_identify(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -92,7 +97,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
     model, es = _embed_folder(args)
     names, labels = np.unique(np.array(es.identities), return_inverse=True)
     rep = identification_report(es.embeddings, labels, args.gallery_per_identity, args.impostor_fraction,
-                                model.config.distance, model_threshold=model.config.threshold, seed=args.seed)
+                                model.config.distance, model_threshold=_open_set_or_pairwise(model), seed=args.seed)
     print(f"identification on {args.data} ({len(es.paths)} images, {len(names)} identities)")
     print(rep.summary())
     write_json(args.json, {"data": args.data, "model": model_record(model, args.model), "report": rep.to_dict()})

@@ -62,11 +62,24 @@ def _read_any_pairs(pairs: str, images: str | None) -> list:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from faceprint.evaluation import accuracy_threshold, far_threshold, rates
-    from faceprint.evaluation.protocol import evaluate_pairs
     from faceprint.models import save_model
 
     model = load_model_arg(args.model)
+    if args.open_set:
+        _calibrate_open_set(model, args)
+    else:
+        _calibrate_pairs(model, args)
+    save_model(model, args.out)
+    print(f"wrote {args.out} (same weights and fingerprint, new threshold)")
+    return 0
+
+
+def _calibrate_pairs(model, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
+    from faceprint.evaluation import accuracy_threshold, far_threshold, rates
+    from faceprint.evaluation.protocol import evaluate_pairs
+
+    if args.pairs is None or args.data is not None:
+        raise UserError("verification threshold: give --pairs (and no --data); --open-set fits on a --data folder")
     pairs = _read_any_pairs(args.pairs, args.images)
     res = evaluate_pairs(model, pairs, cache_dir=cache_dir_arg(args.cache_dir), protocol=Path(args.pairs).name)
     if args.far is not None:
@@ -79,12 +92,28 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     model.config.threshold = float(t)
     model.config.info["calibration"] = {"pairs": str(args.pairs), "n_pairs": len(pairs), "rule": rule,
                                         "accuracy": acc, "tar": val, "far": far}
-    save_model(model, args.out)
     print(f"threshold {t:.4f} ({rule}): accuracy {100 * acc:.2f}%, TAR {100 * val:.2f}%, FAR {100 * far:.3f}% "
           f"on {len(pairs)} pairs")
-    print(f"wrote {args.out} (same weights and fingerprint, new threshold)")
-    return 0
 
+
+def _calibrate_open_set(model, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
+    from faceprint.evaluation.identification import calibrate_open_set
+
+    if args.data is None or args.pairs is not None or args.max_accuracy:
+        raise UserError("--open-set fits on a folder per identity: give --data DIR (no --pairs, no --max-accuracy)")
+    es = embeddings_of(model, args.data, args, need_identities=True)
+    for s in es.skipped:
+        print(f"skipped {s}")
+    names, labels = np.unique(np.array(es.identities), return_inverse=True)
+    try:
+        cal = calibrate_open_set(es.embeddings, labels, far=args.far if args.far is not None else 0.01,
+                                 distance=model.config.distance, gallery_per_identity=args.gallery_per_identity,
+                                 seed=args.seed)
+    except ValueError as e:
+        raise UserError(f"{args.data}: {e}") from None
+    model.config.open_set_threshold = cal.threshold
+    model.config.info["open_set_calibration"] = {"data": str(args.data), "identities": len(names), **cal.to_dict()}
+    print(cal.summary())
 
 def cmd_embed(args: argparse.Namespace) -> int:
     from faceprint.embeddings import list_images
@@ -133,11 +162,14 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 
 
 def cmd_identify(args: argparse.Namespace) -> int:
-    from faceprint.applications.recognition import make_index
-    from faceprint.applications.verification import resolve_threshold
+    import sys
+
+    from faceprint.applications.recognition import make_index, resolve_open_set_threshold
 
     model = load_model_arg(args.model)
-    threshold = resolve_threshold(model, args.threshold)
+    threshold, warning = resolve_open_set_threshold(model, args.threshold)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     with _open_gallery(args.gallery, model, create=False) as g:
         es = embed_inputs(model, [Path(p) for p in args.images], None, args)
         emb, _, _ = g.matrix()
@@ -229,10 +261,19 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_input_options(p, "best")
     p.set_defaults(func=cmd_verify)
 
-    p = sub.add_parser("calibrate", help="fit a verification threshold on your pairs; writes a copy of the model")
+    p = sub.add_parser("calibrate", help="fit the verification threshold on your pairs, or the open-set "
+                                         "identification threshold on your folder; writes a copy of the model")
     add_model_option(p)
-    p.add_argument("--pairs", required=True, help="LFW-format pairs file or a path1,path2,same,fold CSV")
+    p.add_argument("--pairs", help="verification: LFW-format pairs file or a path1,path2,same,fold CSV")
     p.add_argument("--images", help="image folder (LFW format: <Name>/<Name>_NNNN.jpg; CSV: the paths' root)")
+    p.add_argument("--open-set", action="store_true",
+                   help="fit the identification threshold instead: whole identities of --data are held out as "
+                        "strangers (repeated splits) and the threshold keeps their FAR at --far (default 0.01)")
+    p.add_argument("--data", help="--open-set: ROOT/<identity>/<image>, or its .npz from `faceprint embed`")
+    p.add_argument("--gallery-per-identity", type=int, default=1, help="--open-set: enrolled faces per person")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    add_input_options(p, "best", default="crops")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--far", type=float, help="the largest threshold with at most this false accept rate")
     g.add_argument("--max-accuracy", action="store_true", help="the threshold of maximum accuracy (default)")
@@ -266,7 +307,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_model_option(p)
     p.add_argument("--k", type=int, default=5)
     p.add_argument("--vote", type=int, default=1, help="decide by majority of the N nearest faces (default 1: nearest)")
-    p.add_argument("--threshold", type=float, help="open-set threshold (default: the model's)")
+    p.add_argument("--threshold", type=float,
+                   help="open-set threshold on the nearest face's distance (default: the model's open-set one)")
     p.add_argument("--index", choices=["auto", "exact", "faiss"], default="auto")
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-progress", action="store_true")

@@ -110,3 +110,66 @@ def identification_report(
             rep.dir_at_model_threshold = float((hit[:, 0] & (gen_d[:, 0] < model_threshold)).mean())
             rep.far_at_model_threshold = float((imp_d[:, 0] < model_threshold).mean())
     return rep
+
+
+@dataclass
+class OpenSetCalibration:
+    """An open-set threshold and what it gave on the identities it was fitted on."""
+
+    threshold: float
+    far_target: float
+    far: float  # strangers taken for someone, on the pooled stranger probes
+    dir: float  # genuine probes identified right and under the threshold
+    n_gallery_identities: int  # per repeat
+    n_genuine_probes: int  # pooled over repeats
+    n_impostor_probes: int
+    repeats: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        return (f"open-set threshold {self.threshold:.4f}: FAR {100 * self.far:.2f}% (target {self.far_target:g}), "
+                f"DIR {100 * self.dir:.2f}%  [{self.n_gallery_identities} gallery identities, "
+                f"{self.n_impostor_probes} stranger / {self.n_genuine_probes} genuine probes over {self.repeats} splits]")
+
+
+def calibrate_open_set(
+    emb: np.ndarray,
+    labels: np.ndarray,
+    far: float = 0.01,
+    distance: str = "squared_l2",
+    gallery_per_identity: int = 1,
+    impostor_fraction: float = 0.2,
+    repeats: int = 10,
+    seed: int = 0,
+) -> OpenSetCalibration:
+    """The largest threshold on nearest-gallery distance at which at most `far` of strangers match anyone.
+
+    Strangers are whole identities left out of the gallery; the split is redrawn `repeats` times and the
+    nearest-face distances pooled, so the threshold does not hinge on which few identities were strangers once.
+    The gallery size matters: a threshold fitted with a large gallery is conservative for a smaller one.
+    """
+    if not 0 < impostor_fraction < 1:
+        raise ValueError(f"impostor_fraction must be in (0, 1), got {impostor_fraction}")
+    gen_d, gen_hit, imp_d, n_ids = [], [], [], 0
+    for r in range(repeats):
+        gallery, genuine, impostor = split_gallery(labels, gallery_per_identity, impostor_fraction, seed + r)
+        if not len(impostor):
+            raise ValueError("too few identities to hold any out as strangers")
+        index = ExactIndex(emb[gallery], distance)
+        d, n = index.search(emb[impostor], 1)
+        imp_d.append(d[:, 0])
+        if len(genuine):
+            d, n = index.search(emb[genuine], 1)
+            gen_d.append(d[:, 0])
+            gen_hit.append(labels[gallery][n[:, 0]] == labels[genuine])
+        n_ids = len(np.unique(labels[gallery]))
+    imp = np.concatenate(imp_d)
+    t = far_threshold(imp, far)
+    gd = np.concatenate(gen_d) if gen_d else np.zeros(0)
+    gh = np.concatenate(gen_hit) if gen_hit else np.zeros(0, dtype=bool)
+    return OpenSetCalibration(
+        threshold=float(t), far_target=far, far=float((imp < t).mean()),
+        dir=float((gh & (gd < t)).mean()) if len(gd) else float("nan"),
+        n_gallery_identities=n_ids, n_genuine_probes=len(gd), n_impostor_probes=len(imp), repeats=repeats)

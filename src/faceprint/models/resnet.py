@@ -68,3 +68,8 @@ def resnet18_half(input_size: int) -> FaceResNet:
 @register_backbone("resnet10_quarter", 64, "4 stages of 1 block at quarter width (16-128 channels), for tests/demos")
 def resnet10_quarter(input_size: int) -> FaceResNet:
     return FaceResNet(input_size, (16, 32, 64, 128), (1, 1, 1, 1))
+
+
+@register_backbone("resnet10_half", 64, "4 stages of 1 block at half width (32-256 channels), ~1.3 M parameters")
+def resnet10_half(input_size: int) -> FaceResNet:
+    return FaceResNet(input_size, (32, 64, 128, 256), (1, 1, 1, 1))

@@ -44,10 +44,13 @@ def lfw_benchmark(
     splits: int = 2,
     progress: bool = True,
     parallel: int = 1,
+    flip: str = "none",
 ) -> dict:
     """Train and test as the protocol says; writes OUT/report.json and OUT/report.md and returns the report.
 
     `parallel` trains that many models at once in separate processes (give each `threads` = cores / parallel).
+    `flip` = "sum" tests on the sum of each face's and its mirror image's embeddings; the report files then end in
+    `_flip-sum`, and a run whose models are trained already only re-tests.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
@@ -87,7 +90,7 @@ def lfw_benchmark(
         run = out / f"split{gi}"
         model = load_model(run / "best.pt")
         test = [p for p in pairs if p.fold in test_folds]
-        res = evaluate_pairs(model, test, cache_dir=Path(base.cache_dir) if base.cache_dir else None,
+        res = evaluate_pairs(model, test, flip=flip, cache_dir=Path(base.cache_dir) if base.cache_dir else None,
                              progress=progress, protocol="pairs.txt")
         halves.append({"split": gi, "test_folds": test_folds, "model": str(run / "best.pt"),
                        "fingerprint": model.fingerprint, "report": res.report.to_dict()})
@@ -95,7 +98,7 @@ def lfw_benchmark(
     acc = np.array([f.accuracy for f in fold_rows])
     val = np.array([f.val for f in fold_rows])
     report = {
-        "protocol": protocol, "splits": len(groups), "outside_data": outside,
+        "protocol": protocol, "splits": len(groups), "outside_data": outside, "flip": flip,
         "accuracy_mean": float(acc.mean()), "accuracy_std": float(acc.std()),
         "val_mean": float(val.mean()), "val_std": float(val.std()), "far_target": base.far,
         "auc_mean": float(np.mean([h["report"]["auc"] for h in halves])),
@@ -104,8 +107,10 @@ def lfw_benchmark(
         "models": halves, "minutes": (time.monotonic() - t0) / 60,
         "recipe": {k: v for k, v in base.to_dict().items() if k not in ("data", "exclude", "progress")},
     }
-    (out / "report.json").write_text(json.dumps(report, indent=1))
-    lines = [f"# LFW, {protocol} protocol ({len(groups)} model(s); outside data: {', '.join(outside) or 'none'})", "",
+    suffix = "" if flip == "none" else f"_flip-{flip}"
+    (out / f"report{suffix}.json").write_text(json.dumps(report, indent=1))
+    lines = [f"# LFW, {protocol} protocol ({len(groups)} model(s); outside data: {', '.join(outside) or 'none'}; "
+             f"test-time flip: {flip})", "",
              f"Accuracy {100 * report['accuracy_mean']:.2f}% +- {100 * report['accuracy_std']:.2f} over 10 folds; "
              f"VAL@FAR={base.far:g} {100 * report['val_mean']:.2f}% +- {100 * report['val_std']:.2f}; "
              f"AUC {report['auc_mean']:.4f}.", "", "| fold | model | threshold | accuracy | VAL | FAR |",
@@ -114,5 +119,5 @@ def lfw_benchmark(
         for f in h["report"]["folds"]:
             lines.append(f"| {f['fold'] + 1} | split {h['split']} | {f['threshold']:.4f} | {100 * f['accuracy']:.2f}% "
                          f"| {100 * f['val']:.2f}% | {100 * f['far']:.3f}% |")
-    (out / "report.md").write_text("\n".join(lines) + "\n")
+    (out / f"report{suffix}.md").write_text("\n".join(lines) + "\n")
     return report

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from faceprint.data import DecodedImages, FaceDataset, PKSampler, Preprocessing, read_lfw_people
 from faceprint.evaluation import VerificationReport
+from faceprint.evaluation.identification import calibrate_open_set
 from faceprint.losses import TripletLoss
 from faceprint.miners import Miner, SemiHardMiner, Triplets, get_miner
 from faceprint.models import FaceEmbedder, ModelConfig, backbone_spec, save_model
@@ -150,12 +151,18 @@ class Trainer:
         pre = preprocessing_for(c.data, c.input_size or spec.input_size, c.crop)
         dataset = FaceDataset.from_folders(c.data, exclude=read_exclude(c.exclude))
         self.validator: Validator | None = None
+        self.open_set: tuple[DecodedImages, np.ndarray] | None = None  # held-out faces + labels for that threshold
         if c.val_pairs:
             self.validator = Validator.from_lfw(c.val_pairs, c.val_dir, pre, c.far, cache_dir, c.progress)  # type: ignore[arg-type]
         elif c.val_split > 0:
             dataset, held_out = dataset.split_identities(c.val_split, c.seed)
             pairs = make_pairs(held_out, c.val_num_pairs, c.seed)
             self.validator = Validator(PairSet.from_pairs(pairs), pre, c.far, cache_dir, c.progress, "held-out identities")
+            held_images = DecodedImages(held_out.paths, pre.load, pre.stored_size, pre.to_dict(), cache_dir,
+                                        progress=c.progress)
+            keep = np.setdiff1d(np.arange(len(held_out)), held_images.bad)
+            if len(np.unique(held_out.labels[keep])) >= 5:
+                self.open_set = (held_images, held_out.labels[keep])
         self.dataset = dataset
         self.images = DecodedImages(dataset.paths, pre.load, pre.stored_size, pre.to_dict(), cache_dir,
                                     progress=c.progress)
@@ -290,7 +297,24 @@ class Trainer:
             info["validation"] = {"set": self.validator.name if self.validator else "", "summary": rep.summary(),
                                   "accuracy": rep.accuracy_mean, "val": rep.val_mean, "far": rep.far_target,
                                   "auc": rep.auc, "threshold": rep.threshold}
+            self._calibrate_open_set()
         save_model(self.model, self.run_dir / name)
+
+    def _calibrate_open_set(self) -> None:
+        """Identification needs its own threshold (see ModelConfig); fit it on the held-out identities."""
+        if self.open_set is None:
+            return
+        images, labels = self.open_set
+        keep = np.setdiff1d(np.arange(len(images.paths)), images.bad)
+        emb = self.model.embed(images.array[keep], batch_size=256)
+        try:
+            cal = calibrate_open_set(emb, labels, far=self.config.open_set_far, distance=self.config.distance,
+                                     seed=self.config.seed)
+        except ValueError as e:
+            log.warning("no open-set threshold: %s", e)
+            return
+        self.model.config.open_set_threshold = cal.threshold
+        self.model.config.info["open_set_calibration"] = {"set": "held-out identities", **cal.to_dict()}
 
     def run(self) -> TrainResult:
         c = self.config
