@@ -46,9 +46,6 @@ def run_photo_demo(model, out: Path, model_path: str | None = None, lfw: str | N
 
     t0 = time.perf_counter()
     threshold = resolve_threshold(model, None)
-    open_set, warning = resolve_open_set_threshold(model, None)
-    if warning:
-        print(f"warning: {warning}")
     paths, names = list_images(PHOTOS)
     aligner = FaceAligner(model.preprocessing, select="best")
     faces_dir = out / "faces"
@@ -83,6 +80,9 @@ def run_photo_demo(model, out: Path, model_path: str | None = None, lfw: str | N
     probes = [k for k in range(n) if k not in enrolled]
     with Gallery(db, model.fingerprint, emb.shape[1], model.config.distance) as g:
         g.enroll([(ids[k], str(paths[k]), file_sha256(paths[k]), 0, emb[k]) for k in enrolled])
+        open_set, warning = resolve_open_set_threshold(model, None, len(g.identities()))
+        if warning:
+            print(f"warning: {warning}")
         results = g.identify(emb[probes], open_set, k=3)
     expected = ["unknown" if ids[k] == STRANGER else ids[k] for k in probes]
     right = [r.decision == e for r, e in zip(results, expected)]
@@ -109,7 +109,8 @@ def run_photo_demo(model, out: Path, model_path: str | None = None, lfw: str | N
     print(f"{n} photos: {n} faces detected and aligned, embedded in {t_embed:.1f} s")
     print(f"verification, all {len(dist)} pairs at the model's threshold: {100 * ver_acc:.1f}% right "
           f"(AUC {rep.auc:.3f})")
-    print(f"identification at the open-set threshold {open_set:.4f}: {sum(right)} of {len(probes)} probes right "
+    print(f"identification at the model's open-set threshold for a gallery of {len(set(ids[enrolled]))} people, "
+          f"{open_set:.4f}: {sum(right)} of {len(probes)} probes right "
           f"({sum(ids[k] == STRANGER for k in probes)} of a stranger, expected 'unknown')")
     for k, r, e in zip(probes, results, expected):
         mark = "ok " if r.decision == e else "NO "
@@ -151,9 +152,9 @@ verification threshold {threshold:.4f} (same person if the distance is below it)
 <h2>Verification</h2><p>All {len(ids) * (len(ids) - 1) // 2} pairs: {100 * ver_acc:.1f}% decided right at the
 model's threshold; AUC {rep.auc:.3f}.</p><img src='verification.png'>
 <h2>Identification</h2><p>Gallery: {ENROLLED_PER_PERSON} photos of each person except {e(STRANGER)}, who must come
-out <i>unknown</i>: a probe is unknown unless its nearest gallery face is under the open-set threshold
-{open_set:.4f}, fitted on strangers' nearest-gallery distances (a pairwise threshold would let most strangers match
-someone).</p><table><tr><th>probe</th><th>truth</th><th>decision</th><th>nearest</th><th>top 3</th><th></th>
+out <i>unknown</i>: a probe is unknown unless its nearest gallery face is under the model's open-set threshold
+for a gallery of this size, {open_set:.4f}, fitted on strangers' nearest-gallery distances (a pairwise threshold
+would let most strangers match someone).</p><table><tr><th>probe</th><th>truth</th><th>decision</th><th>nearest</th><th>top 3</th><th></th>
 </tr>{''.join(rows)}</table>
 <h2>Clustering</h2><p>{cl.n_clusters} clusters for {len(set(ids))} people: {e(crep.summary())}</p>{sheet_imgs}
 {lfw}

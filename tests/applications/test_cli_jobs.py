@@ -59,12 +59,12 @@ def test_calibrate_open_set_and_identify_uses_it(synthetic, tmp_path, capsys):
     m = synthetic["model_path"]
     rc, out, _ = _run(capsys, "calibrate", "--model", m, "--open-set", "--data", synthetic["unseen"], "--far", "0.05",
                       "--out", tmp_path / "os.pt", "--no-progress")
-    assert rc == 0 and "open-set threshold" in out
+    assert rc == 0 and "open-set thresholds for FAR 0.05" in out
     rc, out, _ = _run(capsys, "info", tmp_path / "os.pt")
     info = json.loads(out)
     cal = info["info"]["open_set_calibration"]
-    assert info["fingerprint"] == synthetic["model"].fingerprint and cal["far"] <= 0.05 and cal["identities"] == 10
-    assert info["open_set_threshold"] == pytest.approx(cal["threshold"])
+    assert info["fingerprint"] == synthetic["model"].fingerprint and max(cal["far"]) <= 0.05 and cal["identities"] == 10
+    assert info["open_set_thresholds"] == [[n, t] for n, t in zip(cal["gallery_sizes"], cal["thresholds"])]
     rc, _, err = _run(capsys, "calibrate", "--model", m, "--open-set", "--out", tmp_path / "x.pt")
     assert rc == 2 and "--data" in err and not (tmp_path / "x.pt").exists()
     # identify decides with the model's open-set threshold; a model without one says so on stderr
@@ -74,11 +74,12 @@ def test_calibrate_open_set_and_identify_uses_it(synthetic, tmp_path, capsys):
     probe = sorted((synthetic["unseen"] / "id_030").iterdir())[5]
     rc, out, err = _run(capsys, "identify", "--gallery", gallery, probe, "--model", tmp_path / "os.pt", "--json",
                         "--input", "crops")
-    assert json.loads(out)[0]["threshold"] == pytest.approx(cal["threshold"]) and "warning" not in err
+    # a one-person gallery: the threshold calibrated for galleries of one identity
+    assert json.loads(out)[0]["threshold"] == pytest.approx(cal["thresholds"][0]) and "warning" not in err
     from faceprint.models import load_model, save_model
 
     bare = load_model(tmp_path / "os.pt")
-    bare.config.open_set_threshold = None
+    bare.config.open_set_thresholds = None
     save_model(bare, tmp_path / "bare.pt")
     rc, out, err = _run(capsys, "identify", "--gallery", gallery, probe, "--model", tmp_path / "bare.pt", "--json",
                         "--input", "crops")

@@ -12,7 +12,12 @@ from faceprint.applications.clustering import cluster, write_clusters
 from faceprint.applications.recognition import ExactIndex, Gallery, GalleryError, enroll_rows
 from faceprint.embeddings import EmbeddingSet, embed_paths, list_images
 from faceprint.evaluation.clustering import clustering_report
-from faceprint.evaluation.identification import calibrate_open_set, identification_report, split_gallery
+from faceprint.evaluation.identification import (
+    calibrate_open_set,
+    identification_report,
+    open_set_threshold,
+    split_gallery,
+)
 
 
 def test_verify_uses_the_stored_threshold(synthetic):
@@ -166,16 +171,41 @@ def test_open_set_threshold_against_loops(far):
     emb = (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
     cal = calibrate_open_set(emb, labels, far=far, repeats=4, seed=7)
     t, dir_, imp = _open_set_reference(emb.astype(np.float64), labels, far, 4, 7)
-    assert cal.n_impostor_probes == len(imp) and cal.repeats == 4
+    # the whole gallery (20 identities: 5 of 25 are strangers) is the last size; smaller ones are drawn
+    assert cal.gallery_sizes == [1, 2, 5, 10, 20] and cal.n_impostor_probes[-1] == len(imp) and cal.repeats == 4
+    assert cal.n_impostor_probes[0] == 20 * len(imp)  # 20 galleries drawn per split
+    t = min(t, *cal.thresholds[:-1])  # the table is made non-increasing
     if np.isinf(t):
-        assert np.isinf(cal.threshold)
+        assert np.isinf(cal.thresholds[-1])
     else:
-        assert cal.threshold == pytest.approx(t, abs=1e-5)
-    assert cal.far <= far + 1e-12 and cal.dir == pytest.approx(dir_)
+        assert cal.thresholds[-1] == pytest.approx(t, abs=1e-5)
+    if t == cal.thresholds[-1] or np.isinf(t):
+        assert cal.dir[-1] == pytest.approx(dir_)
+    assert all(f <= far + 1e-12 for f in cal.far)
+    assert all(a >= b for a, b in zip(cal.thresholds, cal.thresholds[1:]))
     # the largest such threshold: the next impostor distance above it would break the target
-    above = [d for d in imp if d > cal.threshold + 1e-5]
-    if above:
+    above = [d for d in imp if d > cal.thresholds[-1] + 1e-5]
+    if above and t == cal.thresholds[-1]:
         assert np.mean(np.array(imp) < above[0]) > far
+
+
+def test_open_set_threshold_grows_as_the_gallery_shrinks():
+    """The nearest of fewer strangers' faces is farther: a 5-person gallery may accept at a larger distance."""
+    rng = np.random.default_rng(4)
+    labels = np.repeat(np.arange(300), 3)
+    emb = rng.normal(size=(300, 16))[labels] + 0.5 * rng.normal(size=(900, 16))
+    emb = (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
+    cal = calibrate_open_set(emb, labels, far=0.01, repeats=3)
+    assert cal.gallery_sizes[-1] == 240 and cal.thresholds[0] > cal.thresholds[-1] + 0.1
+
+
+def test_open_set_threshold_lookup_by_hand():
+    table = [[1, 1.5], [5, 1.0], [20, 0.6]]
+    assert open_set_threshold(table, 1) == (1.5, "")
+    assert open_set_threshold(table, 3) == (1.0, "")  # the next calibrated size up: never a looser threshold
+    assert open_set_threshold(table, 20) == (0.6, "")
+    t, warning = open_set_threshold(table, 500)
+    assert t == 0.6 and "500 identities" in warning
 
 
 def test_open_set_threshold_needs_strangers():
@@ -193,4 +223,5 @@ def test_training_stores_an_open_set_threshold(synthetic):
     _, held = FaceDataset.from_folders([str(synthetic["train"])]).split_identities(0.2, 0)
     es = embed_paths(model, held.paths, [str(v) for v in held.labels], cache_dir=synthetic["cache"], progress=False)
     cal = calibrate_open_set(es.embeddings, held.labels, far=0.01, seed=0)
-    assert c.open_set_threshold == pytest.approx(cal.threshold, abs=1e-5)
+    np.testing.assert_allclose(c.open_set_thresholds, cal.table(), atol=1e-5)
+    assert c.open_set_far == 0.01

@@ -36,3 +36,25 @@ def test_shipped_model_on_the_demo_photos():
     # under the threshold, 96% of different-person pairs above it. A broken crop or normalisation loses this.
     assert d[same].mean() + 0.8 < d[diff].mean()
     assert (d[same] < model.config.threshold).mean() >= 0.6 and (d[diff] >= model.config.threshold).mean() >= 0.9
+
+
+def test_shipped_model_rejects_the_demo_stranger():
+    """The demo's promise: with two photos of each of five people enrolled, the stranger comes out unknown at the
+    model's own open-set threshold (fitted on held-out identities in training, not on these photos)."""
+    from faceprint.demo import ENROLLED_PER_PERSON, STRANGER
+
+    from faceprint.evaluation.identification import open_set_threshold
+
+    model = faceprint.load()
+    assert model.config.open_set_thresholds
+    aligner = FaceAligner(model.preprocessing, select="best")
+    gallery, strangers = [], []
+    for person in sorted(PHOTOS.iterdir()):
+        photos = sorted(person.iterdir())
+        chosen = photos if person.name == STRANGER else photos[:ENROLLED_PER_PERSON]
+        faces = [model.preprocessing.from_array(aligner.align_path(p)[0].image) for p in chosen]
+        (strangers if person.name == STRANGER else gallery).extend(faces)
+    g, s = model.embed(np.stack(gallery)), model.embed(np.stack(strangers))
+    nearest = ((s[:, None] - g[None]) ** 2).sum(-1).min(1)
+    t, _ = open_set_threshold(model.config.open_set_thresholds, len(gallery) // ENROLLED_PER_PERSON)
+    assert (nearest >= t).all()

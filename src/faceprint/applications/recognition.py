@@ -37,15 +37,18 @@ CREATE TABLE IF NOT EXISTS faces (
 """
 
 
-def resolve_open_set_threshold(model: "FaceEmbedder", threshold: float | None) -> tuple[float, str]:
-    """The given threshold, else the model's open-set one, else its pairwise one with a warning to show the user.
+def resolve_open_set_threshold(model: "FaceEmbedder", threshold: float | None, n_identities: int
+                               ) -> tuple[float, str]:
+    """The given threshold, else the model's open-set one for a gallery of `n_identities`, else its pairwise one.
 
-    Returns (threshold, warning or "").
+    Returns (threshold, warning for the user or "").
     """
     if threshold is not None:
         return float(threshold), ""
-    if model.config.open_set_threshold is not None:
-        return float(model.config.open_set_threshold), ""
+    if model.config.open_set_thresholds:
+        from faceprint.evaluation.identification import open_set_threshold
+
+        return open_set_threshold(model.config.open_set_thresholds, n_identities)
     if model.config.threshold is None:
         raise ValueError("this model has no calibrated threshold: pass --threshold, or run `faceprint calibrate`")
     return float(model.config.threshold), (

@@ -33,7 +33,7 @@ def model_record(model: Any, path: str | None) -> dict[str, Any]:
     return {"path": str(path) if path else "default (shipped)", "fingerprint": getattr(model, "fingerprint", ""),
             "backbone": model.config.backbone, "input_size": model.config.preprocessing.input_size,
             "distance": model.config.distance, "threshold": model.config.threshold,
-            "open_set_threshold": model.config.open_set_threshold}
+            "open_set_far": model.config.open_set_far}
 
 
 def write_json(path: str | Path | None, payload: dict[str, Any]) -> None:

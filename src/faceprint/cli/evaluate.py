@@ -84,20 +84,20 @@ def _embed_folder(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return model, es
 
 
-def _open_set_or_pairwise(model) -> float | None:  # type: ignore[no-untyped-def]
-    c = model.config
-    return c.open_set_threshold if c.open_set_threshold is not None else c.threshold
-
-
 def cmd_identify(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from faceprint.applications.recognition import resolve_open_set_threshold
     from faceprint.evaluation.identification import identification_report
 
     model, es = _embed_folder(args)
     names, labels = np.unique(np.array(es.identities), return_inverse=True)
+    n_gallery = len(names) - int(round(args.impostor_fraction * len(names)))  # as split_gallery holds strangers out
+    threshold = None
+    if model.config.open_set_thresholds or model.config.threshold is not None:
+        threshold, _ = resolve_open_set_threshold(model, None, n_gallery)
     rep = identification_report(es.embeddings, labels, args.gallery_per_identity, args.impostor_fraction,
-                                model.config.distance, model_threshold=_open_set_or_pairwise(model), seed=args.seed)
+                                model.config.distance, model_threshold=threshold, seed=args.seed)
     print(f"identification on {args.data} ({len(es.paths)} images, {len(names)} identities)")
     print(rep.summary())
     write_json(args.json, {"data": args.data, "model": model_record(model, args.model), "report": rep.to_dict()})

@@ -111,7 +111,8 @@ def _calibrate_open_set(model, args: argparse.Namespace) -> None:  # type: ignor
                                  seed=args.seed)
     except ValueError as e:
         raise UserError(f"{args.data}: {e}") from None
-    model.config.open_set_threshold = cal.threshold
+    model.config.open_set_thresholds = cal.table()
+    model.config.open_set_far = cal.far_target
     model.config.info["open_set_calibration"] = {"data": str(args.data), "identities": len(names), **cal.to_dict()}
     print(cal.summary())
 
@@ -167,10 +168,10 @@ def cmd_identify(args: argparse.Namespace) -> int:
     from faceprint.applications.recognition import make_index, resolve_open_set_threshold
 
     model = load_model_arg(args.model)
-    threshold, warning = resolve_open_set_threshold(model, args.threshold)
-    if warning:
-        print(f"warning: {warning}", file=sys.stderr)
     with _open_gallery(args.gallery, model, create=False) as g:
+        threshold, warning = resolve_open_set_threshold(model, args.threshold, len(g.identities()))
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
         es = embed_inputs(model, [Path(p) for p in args.images], None, args)
         emb, _, _ = g.matrix()
         results = g.identify(es.embeddings, threshold, k=args.k, vote=args.vote,

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import torch
 
 from faceprint.applications.recognition import ExactIndex
+from faceprint.distances import get_distance
 from faceprint.evaluation.verification import far_threshold
 
 
@@ -112,26 +114,36 @@ def identification_report(
     return rep
 
 
+
+GALLERY_SIZES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000)
+MAX_PROBES = 2000  # per kind and split: bounds the probe x gallery distance matrix on large folders
+
+
 @dataclass
 class OpenSetCalibration:
-    """An open-set threshold and what it gave on the identities it was fitted on."""
+    """Open-set thresholds by gallery size, and what each gave on the identities it was fitted on."""
 
-    threshold: float
     far_target: float
-    far: float  # strangers taken for someone, on the pooled stranger probes
-    dir: float  # genuine probes identified right and under the threshold
-    n_gallery_identities: int  # per repeat
-    n_genuine_probes: int  # pooled over repeats
-    n_impostor_probes: int
+    gallery_sizes: list[int]  # identities in the gallery
+    thresholds: list[float]  # non-increasing in the gallery size
+    far: list[float]  # strangers taken for someone, pooled over the splits and drawn galleries
+    dir: list[float]  # genuine probes identified right and under the threshold
+    n_impostor_probes: list[int]
     repeats: int
+
+    def table(self) -> list[list[float]]:
+        """[[gallery identities, threshold], ...]: what a model file stores."""
+        return [[float(n), float(t)] for n, t in zip(self.gallery_sizes, self.thresholds)]
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def summary(self) -> str:
-        return (f"open-set threshold {self.threshold:.4f}: FAR {100 * self.far:.2f}% (target {self.far_target:g}), "
-                f"DIR {100 * self.dir:.2f}%  [{self.n_gallery_identities} gallery identities, "
-                f"{self.n_impostor_probes} stranger / {self.n_genuine_probes} genuine probes over {self.repeats} splits]")
+        lines = [f"open-set thresholds for FAR {self.far_target:g} (strangers taken for someone), by gallery size "
+                 f"[{self.repeats} splits]:", "  identities  threshold  FAR      DIR      stranger probes"]
+        for n, t, f, d, k in zip(self.gallery_sizes, self.thresholds, self.far, self.dir, self.n_impostor_probes):
+            lines.append(f"  {n:>10}  {t:9.4f}  {100 * f:6.2f}%  {100 * d:6.2f}%  {k}")
+        return "\n".join(lines)
 
 
 def calibrate_open_set(
@@ -143,33 +155,73 @@ def calibrate_open_set(
     impostor_fraction: float = 0.2,
     repeats: int = 10,
     seed: int = 0,
+    draws: int = 20,
 ) -> OpenSetCalibration:
-    """The largest threshold on nearest-gallery distance at which at most `far` of strangers match anyone.
+    """For each gallery size N: the largest threshold on nearest-gallery distance at which at most `far` of strangers
+    match anyone in a gallery of N identities.
 
-    Strangers are whole identities left out of the gallery; the split is redrawn `repeats` times and the
-    nearest-face distances pooled, so the threshold does not hinge on which few identities were strangers once.
-    The gallery size matters: a threshold fitted with a large gallery is conservative for a smaller one.
+    Strangers are whole identities left out of the gallery; the split is redrawn `repeats` times and, for N below
+    the full gallery, `draws` galleries of N identities are drawn per split, the nearest-face distances pooled. The
+    nearest of more strangers' faces is closer, so the threshold falls as N grows; it is made non-increasing (each
+    size takes the smallest threshold of any size up to it), which only lowers a FAR.
     """
     if not 0 < impostor_fraction < 1:
         raise ValueError(f"impostor_fraction must be in (0, 1), got {impostor_fraction}")
-    gen_d, gen_hit, imp_d, n_ids = [], [], [], 0
+    dist = get_distance(distance)
+    imp_near: dict[int, list[np.ndarray]] = {}
+    gen_near: dict[int, list[np.ndarray]] = {}
+    gen_hit: dict[int, list[np.ndarray]] = {}
     for r in range(repeats):
         gallery, genuine, impostor = split_gallery(labels, gallery_per_identity, impostor_fraction, seed + r)
         if not len(impostor):
             raise ValueError("too few identities to hold any out as strangers")
-        index = ExactIndex(emb[gallery], distance)
-        d, n = index.search(emb[impostor], 1)
-        imp_d.append(d[:, 0])
-        if len(genuine):
-            d, n = index.search(emb[genuine], 1)
-            gen_d.append(d[:, 0])
-            gen_hit.append(labels[gallery][n[:, 0]] == labels[genuine])
-        n_ids = len(np.unique(labels[gallery]))
-    imp = np.concatenate(imp_d)
-    t = far_threshold(imp, far)
-    gd = np.concatenate(gen_d) if gen_d else np.zeros(0)
-    gh = np.concatenate(gen_hit) if gen_hit else np.zeros(0, dtype=bool)
-    return OpenSetCalibration(
-        threshold=float(t), far_target=far, far=float((imp < t).mean()),
-        dir=float((gh & (gd < t)).mean()) if len(gd) else float("nan"),
-        n_gallery_identities=n_ids, n_genuine_probes=len(gd), n_impostor_probes=len(imp), repeats=repeats)
+        rng = np.random.default_rng([seed, r])
+        impostor = impostor if len(impostor) <= MAX_PROBES else rng.choice(impostor, MAX_PROBES, replace=False)
+        genuine = genuine if len(genuine) <= MAX_PROBES else rng.choice(genuine, MAX_PROBES, replace=False)
+        g_lab = labels[gallery]
+        ids = np.unique(g_lab)
+        g_emb = torch.from_numpy(np.ascontiguousarray(emb[gallery], dtype=np.float32))
+        d_imp = dist.pairwise(torch.from_numpy(np.ascontiguousarray(emb[impostor], dtype=np.float32)), g_emb).numpy()
+        d_gen = dist.pairwise(torch.from_numpy(np.ascontiguousarray(emb[genuine], dtype=np.float32)), g_emb).numpy()
+        sizes = [n for n in GALLERY_SIZES if n < len(ids)] + [len(ids)]
+        for n in sizes:
+            for _ in range(1 if n == len(ids) else draws):
+                cols = np.isin(g_lab, rng.choice(ids, n, replace=False)) if n < len(ids) else np.ones(len(g_lab), bool)
+                imp_near.setdefault(n, []).append(d_imp[:, cols].min(1))
+                rows = np.isin(labels[genuine], g_lab[cols])
+                dg = d_gen[rows][:, cols]
+                if dg.size:
+                    gen_near.setdefault(n, []).append(dg.min(1))
+                    gen_hit.setdefault(n, []).append(g_lab[cols][dg.argmin(1)] == labels[genuine][rows])
+    out = OpenSetCalibration(far, [], [], [], [], [], repeats)
+    t_prev = float("inf")
+    for n in sorted(imp_near):
+        imp = np.concatenate(imp_near[n])
+        t = min(far_threshold(imp, far), t_prev)
+        t_prev = t
+        gd = np.concatenate(gen_near.get(n, [np.zeros(0)]))
+        gh = np.concatenate(gen_hit.get(n, [np.zeros(0, dtype=bool)]))
+        out.gallery_sizes.append(n)
+        out.thresholds.append(float(t))
+        out.far.append(float((imp < t).mean()))
+        out.dir.append(float((gh & (gd < t)).mean()) if len(gd) else float("nan"))
+        out.n_impostor_probes.append(len(imp))
+    return out
+
+
+def open_set_threshold(table: list[list[float]], n_identities: int) -> tuple[float, str]:
+    """The threshold for a gallery of `n_identities`, from a calibration table, and a warning ("" if none).
+
+    Takes the smallest calibrated size >= n (its threshold is <= the one for n itself); a gallery larger than any
+    calibrated size gets the largest size's threshold, with a warning that strangers may then pass more often.
+    """
+    if not table:
+        raise ValueError("empty open-set calibration table")
+    rows = sorted(table)
+    for n, t in rows:
+        if n >= n_identities:
+            return float(t), ""
+    n, t = rows[-1]
+    return float(t), (f"the gallery holds {n_identities} identities but the open-set threshold was calibrated up to "
+                      f"{int(n)}: strangers will match someone more often than calibrated; run `faceprint calibrate "
+                      f"--open-set` on a folder with more identities")

@@ -29,10 +29,12 @@ class ModelConfig:
     dropout: float = 0.0
     # Verification threshold in `distance` units (same person if d < threshold), once calibrated.
     threshold: float | None = None
-    # Open-set identification threshold: a probe is "unknown" unless its nearest gallery face is under it. Fitted
-    # on the nearest-gallery distances of strangers; a pairwise threshold lets nearly every stranger match someone
-    # in a gallery of hundreds, because the nearest of many impostors is much closer than a typical one.
-    open_set_threshold: float | None = None
+    # Open-set identification: a probe is "unknown" unless its nearest gallery face is under a threshold for the
+    # gallery's size, [[identities, threshold], ...] fitted on strangers' nearest-gallery distances. A pairwise
+    # threshold lets nearly every stranger match someone in a gallery of hundreds: the nearest of many impostors is
+    # much closer than a typical one, so the threshold must fall as the gallery grows.
+    open_set_thresholds: list[list[float]] | None = None
+    open_set_far: float | None = None  # the stranger false accept rate those thresholds were fitted for
     # Provenance: data, recipe, figures measured; free-form and never needed to run the model.
     info: dict[str, Any] = field(default_factory=dict)
 

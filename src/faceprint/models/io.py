@@ -31,7 +31,8 @@ def fingerprint(state_dict: dict[str, torch.Tensor], config: ModelConfig) -> str
     """
     d = config.to_dict()
     d.pop("threshold")
-    d.pop("open_set_threshold")
+    d.pop("open_set_thresholds")
+    d.pop("open_set_far")
     d.pop("info")
     h = hashlib.sha256(json.dumps(d, sort_keys=True).encode())
     for name in sorted(state_dict):

@@ -58,7 +58,7 @@ class TrainConfig:
     # impostor pairs it hinges on one or two pairs, and picked step 1,500 of 7,515 in a run whose later steps were better)
     select_by: str = "auc"
     far: float = 1e-3
-    open_set_far: float = 0.01  # held-out identities: the stored open-set threshold lets this fraction of strangers in
+    open_set_far: float = 0.01  # open-set thresholds fitted on held-out identities let this fraction of strangers in
     # Run
     seed: int = 0
     threads: int | None = None

@@ -313,7 +313,8 @@ class Trainer:
         except ValueError as e:
             log.warning("no open-set threshold: %s", e)
             return
-        self.model.config.open_set_threshold = cal.threshold
+        self.model.config.open_set_thresholds = cal.table()
+        self.model.config.open_set_far = cal.far_target
         self.model.config.info["open_set_calibration"] = {"set": "held-out identities", **cal.to_dict()}
 
     def run(self) -> TrainResult:
