@@ -116,6 +116,7 @@ def _calibrate_open_set(model, args: argparse.Namespace) -> None:  # type: ignor
     model.config.info["open_set_calibration"] = {"data": str(args.data), "identities": len(names), **cal.to_dict()}
     print(cal.summary())
 
+
 def cmd_embed(args: argparse.Namespace) -> int:
     from faceprint.embeddings import list_images
 
@@ -263,13 +264,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("calibrate", help="fit the verification threshold on your pairs, or the open-set "
-                                         "identification threshold on your folder; writes a copy of the model")
+                                         "identification thresholds on your folder; writes a copy of the model")
     add_model_option(p)
     p.add_argument("--pairs", help="verification: LFW-format pairs file or a path1,path2,same,fold CSV")
     p.add_argument("--images", help="image folder (LFW format: <Name>/<Name>_NNNN.jpg; CSV: the paths' root)")
     p.add_argument("--open-set", action="store_true",
-                   help="fit the identification threshold instead: whole identities of --data are held out as "
-                        "strangers (repeated splits) and the threshold keeps their FAR at --far (default 0.01)")
+                   help="fit the identification thresholds instead, one per gallery size: whole identities of "
+                        "--data are held out as strangers (repeated splits) and each threshold keeps their FAR at "
+                        "--far (default 0.01)")
     p.add_argument("--data", help="--open-set: ROOT/<identity>/<image>, or its .npz from `faceprint embed`")
     p.add_argument("--gallery-per-identity", type=int, default=1, help="--open-set: enrolled faces per person")
     p.add_argument("--seed", type=int, default=0)
@@ -309,7 +311,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--k", type=int, default=5)
     p.add_argument("--vote", type=int, default=1, help="decide by majority of the N nearest faces (default 1: nearest)")
     p.add_argument("--threshold", type=float,
-                   help="open-set threshold on the nearest face's distance (default: the model's open-set one)")
+                   help="open-set threshold on the nearest face's distance (default: the model's, for the "
+                        "gallery's number of identities)")
     p.add_argument("--index", choices=["auto", "exact", "faiss"], default="auto")
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-progress", action="store_true")

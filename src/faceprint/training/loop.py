@@ -151,7 +151,7 @@ class Trainer:
         pre = preprocessing_for(c.data, c.input_size or spec.input_size, c.crop)
         dataset = FaceDataset.from_folders(c.data, exclude=read_exclude(c.exclude))
         self.validator: Validator | None = None
-        self.open_set: tuple[DecodedImages, np.ndarray] | None = None  # held-out faces + labels for that threshold
+        self.open_set: tuple[DecodedImages, np.ndarray] | None = None  # held-out faces + labels for those thresholds
         if c.val_pairs:
             self.validator = Validator.from_lfw(c.val_pairs, c.val_dir, pre, c.far, cache_dir, c.progress)  # type: ignore[arg-type]
         elif c.val_split > 0:
@@ -301,7 +301,8 @@ class Trainer:
         save_model(self.model, self.run_dir / name)
 
     def _calibrate_open_set(self) -> None:
-        """Identification needs its own threshold (see ModelConfig); fit it on the held-out identities."""
+        """Identification needs its own thresholds, by gallery size (see ModelConfig): fit them on the held-out
+        identities, with the weights being saved."""
         if self.open_set is None:
             return
         images, labels = self.open_set
@@ -311,7 +312,7 @@ class Trainer:
             cal = calibrate_open_set(emb, labels, far=self.config.open_set_far, distance=self.config.distance,
                                      seed=self.config.seed)
         except ValueError as e:
-            log.warning("no open-set threshold: %s", e)
+            log.warning("no open-set thresholds: %s", e)
             return
         self.model.config.open_set_thresholds = cal.table()
         self.model.config.open_set_far = cal.far_target
