@@ -114,7 +114,6 @@ def identification_report(
     return rep
 
 
-
 GALLERY_SIZES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000)
 MAX_PROBES = 2000  # per kind and split: bounds the probe x gallery distance matrix on large folders
 
