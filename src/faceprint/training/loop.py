@@ -151,7 +151,8 @@ class Trainer:
         pre = preprocessing_for(c.data, c.input_size or spec.input_size, c.crop)
         dataset = FaceDataset.from_folders(c.data, exclude=read_exclude(c.exclude))
         self.validator: Validator | None = None
-        self.open_set: tuple[DecodedImages, np.ndarray] | None = None  # held-out faces + labels for those thresholds
+        # held-out faces, the readable ones among them, and their labels: for the open-set thresholds
+        self.open_set: tuple[DecodedImages, np.ndarray, np.ndarray] | None = None
         if c.val_pairs:
             self.validator = Validator.from_lfw(c.val_pairs, c.val_dir, pre, c.far, cache_dir, c.progress)  # type: ignore[arg-type]
         elif c.val_split > 0:
@@ -162,7 +163,7 @@ class Trainer:
                                         progress=c.progress)
             keep = np.setdiff1d(np.arange(len(held_out)), held_images.bad)
             if len(np.unique(held_out.labels[keep])) >= 5:
-                self.open_set = (held_images, held_out.labels[keep])
+                self.open_set = (held_images, keep, held_out.labels[keep])
         self.dataset = dataset
         self.images = DecodedImages(dataset.paths, pre.load, pre.stored_size, pre.to_dict(), cache_dir,
                                     progress=c.progress)
@@ -305,8 +306,7 @@ class Trainer:
         identities, with the weights being saved."""
         if self.open_set is None:
             return
-        images, labels = self.open_set
-        keep = np.setdiff1d(np.arange(len(images.paths)), images.bad)
+        images, keep, labels = self.open_set
         emb = self.model.embed(images.array[keep], batch_size=256)
         try:
             cal = calibrate_open_set(emb, labels, far=self.config.open_set_far, distance=self.config.distance,
