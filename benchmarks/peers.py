@@ -5,7 +5,7 @@ detector and 5-point aligner; an image where it finds no face is described from 
 (LFW's faces are centred) and counted. faceprint's row comes from a model file (say which people it saw!) and, if
 given, from the report of `faceprint benchmark lfw` (models that never saw the tested people).
 
-    python benchmarks/peers.py --model runs/x/best.pt [--report runs/bench/report.json] [--limit-pairs N]
+    python benchmarks/peers.py [--model M ...] [--report runs/bench/report.json ...] [--limit-pairs N]
 """
 
 from __future__ import annotations
@@ -80,6 +80,8 @@ def dlib_row(pairs: list, workers: int) -> dict:
 
 
 def faceprint_row(model_path: str, pairs: list) -> dict:
+    """A faceprint model file on LFW the way its users run it: LFW-style crop models take LFW's images as crops,
+    models with their own alignment (an imported dlib network) detect and align the photos (central face)."""
     import torch
 
     from faceprint.evaluation.protocol import evaluate_pairs
@@ -89,16 +91,32 @@ def faceprint_row(model_path: str, pairs: list) -> dict:
     tune_malloc()
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     model = load_model(model_path)
+    photos = model.config.preprocessing.alignment != "lfw"
     t0 = time.perf_counter()
-    res = evaluate_pairs(model, pairs, progress=False)
+    res = evaluate_pairs(model, pairs, progress=False, input="photos" if photos else "crops", select="central")
     n = len({p for pair in pairs for p in (pair.path1, pair.path2)})
-    return {"report": res.report, "img_s": n / (time.perf_counter() - t0), "model": model}
+    return {"report": res.report, "img_s": n / (time.perf_counter() - t0), "model": model, "photos": photos,
+            "embed_s": embed_speed(model)}
+
+
+def embed_speed(model, n: int = 512, repeats: int = 3) -> float:  # type: ignore[no-untyped-def]
+    """Faces/s of the network alone on ready crops (batch 128), median of `repeats`."""
+    pre = model.preprocessing
+    crops = np.random.default_rng(0).integers(0, 256, (n, pre.stored_size, pre.stored_size, 3), dtype=np.uint8)
+    model.embed(crops[:128])  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model.embed(crops)
+        times.append(time.perf_counter() - t0)
+    return n / float(np.median(times))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", help="a faceprint model file")
-    ap.add_argument("--report", help="report.json of `faceprint benchmark lfw`")
+    ap.add_argument("--model", action="append", default=[], help="a faceprint model file (repeatable)")
+    ap.add_argument("--report", action="append", default=[],
+                    help="report.json of `faceprint benchmark lfw` (repeatable): models that never saw the tested people")
     ap.add_argument("--limit-pairs", type=int, help="first N pairs of each fold (quick look)")
     ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     args = ap.parse_args()
@@ -111,25 +129,29 @@ def main() -> None:
             by_fold.setdefault((p.fold, p.same), []).append(p)
         pairs = [p for v in by_fold.values() for p in v[: args.limit_pairs // 2]]
     print(f"LFW View 2, {len(pairs)} pairs, 10 folds, thresholds from the other folds. Machine: {machine()}\n")
-    print("| method | trained on | accuracy | VAL@FAR=1e-3 | AUC | images/s (embed only) |")
-    print("|---|---|---|---|---|---|")
+    print("| method | trained on | accuracy | VAL@FAR=1e-3 | AUC | images/s, LFW end to end | faces/s, network alone |")
+    print("|---|---|---|---|---|---|---|")
     d = dlib_row(pairs, args.workers)
     r = d["report"]
-    print(f"| dlib ResNet (HOG detector, 5-point) | 3M faces, outside data | {100 * r.accuracy_mean:.2f}% +- "
-          f"{100 * r.accuracy_std:.2f} | {100 * r.val_mean:.2f}% | {r.auc:.4f} | {d['img_s']:.1f} (detect + "
-          f"describe; no face found in {d['no_face']} of {d['images']}) |", flush=True)
-    if args.model:
-        f = faceprint_row(args.model, pairs)
+    print(f"| dlib ResNet, dlib's own pipeline (HOG detector, 5-point chip) | ~3 M faces, outside data | "
+          f"{100 * r.accuracy_mean:.2f}% +- {100 * r.accuracy_std:.2f} | {100 * r.val_mean:.2f}% | {r.auc:.4f} | "
+          f"{d['img_s']:.1f} (detect + describe; no face found in {d['no_face']} of {d['images']}) | |", flush=True)
+    for path in args.model:
+        f = faceprint_row(path, pairs)
         r, info = f["report"], f["model"].config.info
-        print(f"| faceprint {f['model'].config.backbone} ({Path(args.model).name}) | "
-              f"{info.get('identities', '?')} identities of {', '.join(Path(x).name for x in info.get('data', []))} "
-              f"(may include tested people) | {100 * r.accuracy_mean:.2f}% +- {100 * r.accuracy_std:.2f} | "
-              f"{100 * r.val_mean:.2f}% | {r.auc:.4f} | {f['img_s']:.1f} (crops) |")
-    if args.report:
-        rep = json.loads(Path(args.report).read_text())
-        print(f"| faceprint, `benchmark lfw --protocol {rep['protocol']}` ({rep['splits']} models) | never the "
-              f"tested people | {100 * rep['accuracy_mean']:.2f}% +- {100 * rep['accuracy_std']:.2f} | "
-              f"{100 * rep['val_mean']:.2f}% | {rep['auc_mean']:.4f} | |")
+        trained = info.get("source") or (f"{info.get('identities', '?')} identities of "
+                                         f"{', '.join(Path(x).name for x in info.get('data', []))} (may include tested people)")
+        print(f"| faceprint {f['model'].config.backbone} ({Path(path).name}) | {trained} | "
+              f"{100 * r.accuracy_mean:.2f}% +- {100 * r.accuracy_std:.2f} | {100 * r.val_mean:.2f}% | {r.auc:.4f} | "
+              f"{f['img_s']:.1f} ({'MTCNN + align + embed' if f['photos'] else 'crops: embed only'}) | "
+              f"{f['embed_s']:.0f} |", flush=True)
+    for path in args.report:
+        rep = json.loads(Path(path).read_text())
+        teacher = rep.get("recipe", {}).get("teacher")
+        print(f"| faceprint `benchmark lfw --protocol {rep['protocol']}` ({rep['splits']} models, "
+              f"{rep['recipe'].get('backbone')}{', teacher ' + Path(teacher).name if teacher else ', no teacher'}) | "
+              f"never the tested people | {100 * rep['accuracy_mean']:.2f}% +- {100 * rep['accuracy_std']:.2f} | "
+              f"{100 * rep['val_mean']:.2f}% | {rep['auc_mean']:.4f} | | |")
 
 
 if __name__ == "__main__":

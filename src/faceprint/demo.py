@@ -87,8 +87,9 @@ def run_photo_demo(model, out: Path, model_path: str | None = None, lfw: str | N
     expected = ["unknown" if ids[k] == STRANGER else ids[k] for k in probes]
     right = [r.decision == e for r, e in zip(results, expected)]
 
-    # Clustering: all photos, agglomerative at the verification threshold.
-    cl = cluster(emb, "agglomerative", threshold=threshold, distance=model.config.distance)
+    # Clustering: all photos, agglomerative at the model's clustering threshold (else its verification threshold).
+    cut = model.config.cluster_threshold if model.config.cluster_threshold is not None else threshold
+    cl = cluster(emb, "agglomerative", threshold=cut, distance=model.config.distance)
     write_clusters(cl, [str(p) for p in paths], out / "clusters", copy=True)
     crep = clustering_report(np.unique(ids, return_inverse=True)[1], cl.labels)
 

@@ -207,3 +207,37 @@ def test_photo_demo_runs_end_to_end(synthetic, tmp_path, capsys):
     assert "Identification" in report and "Vladimir_Putin" in report
     for name in ("verification.png", "gallery.db", "clusters/clusters.csv", "faces/Colin_Powell_Colin_Powell_0001.jpg"):
         assert (tmp_path / "demo" / name).exists(), name
+
+
+def test_calibrate_clustering_and_verification_on_a_folder(synthetic, tmp_path, capsys):
+    """`calibrate --clustering` stores a cut that `cluster` then uses by default; `calibrate --data` fits the
+    verification threshold on a folder's own pairs. Both keep the weights (same fingerprint)."""
+    import numpy as np
+
+    from faceprint.applications.clustering import calibrate_clustering, cluster
+    from faceprint.embeddings import embed_paths, list_images
+    from faceprint.models import load_model
+
+    m = synthetic["model_path"]
+    rc, out, _ = _run(capsys, "calibrate", "--model", m, "--clustering", "--data", synthetic["unseen"], "--sizes",
+                      "3,10", "--input", "crops", "--no-progress", "--out", tmp_path / "c.pt")
+    assert rc == 0 and "clustering threshold" in out
+    cal = load_model(tmp_path / "c.pt")
+    assert cal.fingerprint == synthetic["model"].fingerprint
+    paths, ids = list_images(synthetic["unseen"])
+    es = embed_paths(synthetic["model"], paths, ids, progress=False)
+    labels = np.unique(np.array(es.identities), return_inverse=True)[1]
+    expected = calibrate_clustering(es.embeddings, labels, "squared_l2", sizes=(3, 10))
+    assert cal.config.cluster_threshold == pytest.approx(expected.threshold)
+    rc, out, _ = _run(capsys, "cluster", synthetic["unseen"], "--out", tmp_path / "cl", "--model", tmp_path / "c.pt",
+                      "--input", "crops", "--no-progress")
+    want = cluster(es.embeddings, threshold=expected.threshold).n_clusters
+    assert rc == 0 and f"-> {want} clusters" in out and f"threshold {expected.threshold:g}" in out
+    rc, out, _ = _run(capsys, "calibrate", "--model", m, "--data", synthetic["unseen"], "--input", "crops",
+                      "--no-progress", "--out", tmp_path / "v.pt")
+    assert rc == 0 and "threshold of maximum accuracy" in out
+    v = load_model(tmp_path / "v.pt")
+    assert v.config.info["calibration"]["pairs"] == str(synthetic["unseen"])
+    assert v.config.info["calibration"]["accuracy"] > 0.8
+    rc, _, err = _run(capsys, "calibrate", "--model", m, "--out", tmp_path / "x.pt")
+    assert rc == 2 and "give --pairs, or --data" in err

@@ -108,3 +108,26 @@ def test_unknown_backbone_and_distance():
         ModelConfig(backbone="vgg")
     with pytest.raises(ValueError, match="unknown distance"):
         ModelConfig(distance="cosine")
+
+
+def test_float16_storage_halves_the_file_and_keeps_the_fingerprint(tmp_path):
+    """weights_dtype float16: the file holds half-precision weights; a loaded model runs in float32, and saving
+    it again (as `faceprint calibrate` does) gives the same weights and fingerprint."""
+    import os
+
+    from faceprint.models import FaceEmbedder, ModelConfig, load_model, save_model
+
+    torch.manual_seed(0)
+    full = FaceEmbedder(ModelConfig(backbone="resnet10_quarter")).eval()
+    half = FaceEmbedder(ModelConfig(backbone="resnet10_quarter", weights_dtype="float16")).eval()
+    half.load_state_dict(full.state_dict())
+    save_model(full, tmp_path / "full.pt")
+    fp = save_model(half, tmp_path / "half.pt")
+    assert os.path.getsize(tmp_path / "half.pt") < 0.6 * os.path.getsize(tmp_path / "full.pt")
+    loaded = load_model(tmp_path / "half.pt")
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    loaded.config.threshold = 1.0
+    assert save_model(loaded, tmp_path / "again.pt") == fp
+    x = torch.randn(4, 3, 96, 96)
+    with torch.no_grad():
+        assert (loaded(x) - full(x)).abs().max() < 1e-2

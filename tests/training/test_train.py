@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,3 +119,31 @@ def test_synthetic_demo_trains_and_reports(tmp_path, capsys):
     run_synthetic_demo(tmp_path, minutes=0.05)
     out = capsys.readouterr().out
     assert "held-out identities (never trained on)" in out and (tmp_path / "run" / "best.pt").exists()
+
+
+def test_teacher_guided_training(faces, tmp_path):
+    """A student with a teacher: targets computed once per file (a second run computes none), only for the files it
+    trains on, and the student's embeddings move towards the teacher's."""
+    from faceprint.training.teacher import teacher_embeddings
+
+    teacher_run = train(_config(faces, tmp_path, steps=60), tmp_path / "teacher")
+    teacher = str(teacher_run.run_dir / "best.pt")
+    cfg = _config(faces, tmp_path, steps=60, teacher=teacher, teacher_input="crops", distill_weight=2.0,
+                  relation_weight=1.0, teacher_margin=0.5, seed=3)
+    trainer = Trainer(cfg, tmp_path / "student")
+    used = {str(trainer.dataset.paths[i]) for i in trainer.good}
+    store = next((tmp_path / "cache").glob("teacher-*-crops.npz"))
+    keys = [k.split("|")[0] for k in np.load(store)["keys"]]
+    assert len(keys) == len(used) and set(keys) == {str(Path(p).resolve()) for p in used}
+    assert trainer.teacher[1].all()  # every synthetic crop has a target
+    result = trainer.run()
+    distill = [h["distill"] for h in result.history]
+    assert np.mean(distill[-10:]) < 0.7 * np.mean(distill[:10])
+    assert result.report.accuracy_mean > 0.75
+    # A second call finds everything in the store: nothing is embedded or written again.
+    before = store.stat().st_mtime_ns
+    emb, ok = teacher_embeddings(load_model(teacher), sorted(used), tmp_path / "cache", progress=False, input="crops")
+    assert ok.all() and np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-5)
+    assert store.stat().st_mtime_ns == before
+    with pytest.raises(ValueError, match="need a teacher"):
+        TrainConfig(data=[str(faces)], relation_weight=1.0).validate()

@@ -11,7 +11,7 @@ import csv
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -151,3 +151,71 @@ def write_clusters(result: ClusterResult, paths: list[str], out: str | Path, cop
         if sheets:
             contact_sheet(members, out / f"{name}.png", title=f"{name}: {len(members)} faces")
     return out
+
+
+@dataclass
+class ClusterCalibration:
+    threshold: float
+    sizes: list[int]  # folder sizes (identities) the threshold was fitted over
+    draws: int
+    f1_by_size: dict[int, float]  # mean pairwise F1 at the threshold
+    cluster_ratio_by_size: dict[int, float]  # mean (clusters found / identities) at the threshold
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        rows = ", ".join(f"{n} people: F1 {self.f1_by_size[n]:.3f}, clusters/people {self.cluster_ratio_by_size[n]:.2f}"
+                         for n in self.sizes)
+        return f"clustering threshold {self.threshold:.4f} ({rows}; {self.draws} folders per size)"
+
+
+def calibrate_clustering(
+    emb: np.ndarray,
+    labels: np.ndarray,
+    distance: str = "squared_l2",
+    sizes: tuple[int, ...] = (10, 30, 100),
+    draws: int = 10,
+    seed: int = 0,
+) -> ClusterCalibration:
+    """The average-linkage threshold with the best mean pairwise F1 over random folders of `sizes` identities.
+
+    Each folder is whole identities drawn from `labels` (identities the model never trained on, for an honest
+    figure); every size counts equally, so the default holds for a handful of people and for a hundred.
+    """
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
+    from faceprint.evaluation.clustering import clustering_report
+
+    labels = np.asarray(labels)
+    ids = np.unique(labels)
+    sizes = tuple(n for n in sizes if n <= len(ids)) or (len(ids),)
+    if len(ids) < 2:
+        raise ValueError("clustering calibration needs at least 2 identities")
+    rng = np.random.default_rng(seed)
+    dist = get_distance(distance)
+    grid = None
+    trees = []  # (size, linkage, truth)
+    for n in sizes:
+        for _ in range(draws):
+            chosen = np.isin(labels, rng.choice(ids, n, replace=False))
+            d = dist.pairwise(torch.from_numpy(np.ascontiguousarray(emb[chosen], np.float32))).double().numpy()
+            np.fill_diagonal(d, 0)
+            z = linkage(squareform(np.maximum(d, d.T), checks=False), "average")
+            trees.append((n, z, labels[chosen]))
+            grid = z[:, 2] if grid is None else np.concatenate([grid, z[:, 2]])
+    candidates = np.unique(np.quantile(grid, np.linspace(0.01, 0.99, 197)))  # type: ignore[arg-type]
+    scores = np.zeros((len(candidates), len(trees)))
+    ratios = np.zeros_like(scores)
+    for j, (n, z, truth) in enumerate(trees):
+        for i, t in enumerate(candidates):
+            pred = fcluster(z, t, "distance")
+            scores[i, j] = clustering_report(truth, pred).pairwise_f1
+            ratios[i, j] = len(np.unique(pred)) / n
+    per_size = np.array([[scores[:, j] for j, tr in enumerate(trees) if tr[0] == n] for n in sizes])  # (S, D, T)
+    best = int(per_size.mean(axis=1).mean(axis=0).argmax())
+    by = {n: [j for j, tr in enumerate(trees) if tr[0] == n] for n in sizes}
+    return ClusterCalibration(float(candidates[best]), list(sizes), draws,
+                              {n: float(scores[best, by[n]].mean()) for n in sizes},
+                              {n: float(ratios[best, by[n]].mean()) for n in sizes})

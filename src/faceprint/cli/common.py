@@ -46,12 +46,32 @@ def cache_dir_arg(value: str | None) -> Path | None:
     return Path(value) if value else (Path(os.environ["FACEPRINT_CACHE"]) if "FACEPRINT_CACHE" in os.environ else None)
 
 
+INPUT_HELP = ("photos: detect and align each face as the model expects; crops: the images are already face crops "
+              "like the model's training images; auto: crops when the folder holds the model's own crops (its "
+              "alignment.json from `faceprint align` names the model's alignment, or a model of LFW-style crops meets "
+              "a folder without one), else photos")
+
+
 def add_input_options(p: Any, select: str, default: str = "photos") -> None:
-    p.add_argument("--input", choices=["photos", "crops"], default=default,
-                   help=f"photos: detect and align each face as the model expects; crops: the images are already "
-                        f"face crops like the model's training images (default {default})")
+    p.add_argument("--input", choices=["photos", "crops", "auto"], default=default,
+                   help=f"{INPUT_HELP} (default {default})")
     p.add_argument("--select", choices=["best", "largest", "central", "all"], default=select,
                    help=f"photos: which faces of a photo to use (default {select})")
+
+
+def resolve_input(model: Any, choice: str, data: str | Path | None) -> str:
+    """'auto' made concrete for a folder of images (see INPUT_HELP)."""
+    if choice != "auto":
+        return choice
+    from faceprint.training.loop import read_alignment
+
+    alignment = model.config.preprocessing.alignment
+    folder = Path(data) if data is not None else None
+    if folder is None or not folder.is_dir():
+        return "crops" if alignment == "lfw" else "photos"
+    if (folder / "alignment.json").exists():
+        return "crops" if read_alignment(folder)["method"] == alignment else "photos"
+    return "crops" if alignment == "lfw" else "photos"
 
 
 def embeddings_of(model: Any, data: str, args: Any, need_identities: bool = False) -> Any:
@@ -64,6 +84,7 @@ def embeddings_of(model: Any, data: str, args: Any, need_identities: bool = Fals
         es.check_model(model, what=f"embeddings in {data}")
     else:
         paths, ids = list_images(data)
+        args.input = resolve_input(model, getattr(args, "input", "crops"), data)
         es = embed_inputs(model, paths, ids, args)
     if need_identities and not all(es.identities):
         raise UserError(f"{data}: expected a folder per identity (ROOT/<identity>/<image>)")

@@ -6,12 +6,14 @@ import argparse
 from pathlib import Path
 
 from faceprint.cli.common import (
+    INPUT_HELP,
     add_input_options,
     add_model_option,
     cache_dir_arg,
     embeddings_of,
     load_model_arg,
     model_record,
+    resolve_input,
     write_json,
 )
 
@@ -27,19 +29,23 @@ def _verification_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", help="write the ROC curve and distance histograms here (PNG)")
     p.add_argument("--cache-dir", help="decode cache folder")
     p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--input", choices=["crops", "photos"], default="crops",
-                   help="crops: images are face crops like the model's training images (default); photos: detect "
-                        "and align (no face found: the centre crop is used and reported)")
+    p.add_argument("--select", choices=["best", "central", "largest"],
+                   help="photos: the face of a photo with several (default: central for LFW, whose subject is the "
+                        "centred face; best = score x area otherwise)")
+    p.add_argument("--input", choices=["crops", "photos", "auto"], default="auto",
+                   help=INPUT_HELP + " (default auto; photos: an image without a detected face is embedded from its "
+                                     "centre crop and reported)")
 
 
-def _run_pairs(args: argparse.Namespace, pairs: list, protocol: str, data: str) -> int:
+def _run_pairs(args: argparse.Namespace, pairs: list, protocol: str, data: str, select: str = "best") -> int:
     from faceprint.evaluation.plots import plot_roc
     from faceprint.evaluation.protocol import evaluate_pairs
 
     model = load_model_arg(args.model)
+    args.input = resolve_input(model, args.input, data)
     res = evaluate_pairs(model, pairs, flip=args.flip, mean_subtraction=args.mean_subtraction, far=args.far,
                          cache_dir=cache_dir_arg(args.cache_dir), progress=not args.no_progress, protocol=protocol,
-                         input=args.input)
+                         input=args.input, select=args.select or select)
     rep = res.report
     if res.centre_crop_fallbacks:
         print(f"{len(res.centre_crop_fallbacks)} image(s) without a detected face used their centre crop, e.g. "
@@ -53,7 +59,7 @@ def _run_pairs(args: argparse.Namespace, pairs: list, protocol: str, data: str) 
             print(f"{f.fold:>4}  {f.threshold:9.4f}  {100 * f.accuracy:7.2f}%  {100 * f.val:6.2f}% {100 * f.far:6.3f}%")
     write_json(args.json, {"protocol": protocol, "data": data, "model": model_record(model, args.model),
                            "options": {"flip": args.flip, "mean_subtraction": args.mean_subtraction, "far": args.far,
-                                       "input": args.input},
+                                       "input": args.input, "select": args.select or select},
                            "centre_crop_fallbacks": res.centre_crop_fallbacks,
                            "report": rep.to_dict()})
     if args.plot:
@@ -66,7 +72,7 @@ def cmd_lfw(args: argparse.Namespace) -> int:
     from faceprint.data import read_lfw_pairs
 
     pairs = read_lfw_pairs(args.pairs, args.lfw_dir, ext=args.ext)
-    return _run_pairs(args, pairs, Path(args.pairs).name, args.lfw_dir)
+    return _run_pairs(args, pairs, Path(args.pairs).name, args.lfw_dir, select="central")
 
 
 def cmd_pairs(args: argparse.Namespace) -> int:
@@ -112,7 +118,9 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
     model, es = _embed_folder(args)
     truth = np.unique(np.array(es.identities), return_inverse=True)[1]
-    threshold = args.threshold if args.threshold is not None else model.config.threshold
+    threshold = args.threshold if args.threshold is not None else model.config.cluster_threshold
+    if threshold is None:
+        threshold = model.config.threshold  # a model without a clustering threshold: its verification one
     if args.method == "kmeans" and args.k is None:
         args.k = int(truth.max() + 1)  # the true number, unless given: this evaluates the embedding, not k
     res = cluster(es.embeddings, args.method, threshold=threshold, k=args.k, distance=model.config.distance)
@@ -151,7 +159,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--cache-dir")
         p.add_argument("--no-progress", action="store_true")
         p.add_argument("--seed", type=int, default=0)
-        add_input_options(p, "best", default="crops")
+        add_input_options(p, "best", default="auto")
         if name == "identify":
             p.add_argument("--gallery-per-identity", type=int, default=1)
             p.add_argument("--impostor-fraction", type=float, default=0.2,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,11 @@ from faceprint.cli.common import (
     embeddings_of,
     load_model_arg,
     model_record,
+    resolve_input,
     write_json,
 )
+
+log = logging.getLogger("faceprint")
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -65,8 +69,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from faceprint.models import save_model
 
     model = load_model_arg(args.model)
+    if args.open_set and args.clustering:
+        raise UserError("--open-set and --clustering are separate calibrations: run one, then the other on its output")
     if args.open_set:
         _calibrate_open_set(model, args)
+    elif args.clustering:
+        _calibrate_clustering(model, args)
     else:
         _calibrate_pairs(model, args)
     save_model(model, args.out)
@@ -78,22 +86,49 @@ def _calibrate_pairs(model, args: argparse.Namespace) -> None:  # type: ignore[n
     from faceprint.evaluation import accuracy_threshold, far_threshold, rates
     from faceprint.evaluation.protocol import evaluate_pairs
 
-    if args.pairs is None or args.data is not None:
-        raise UserError("verification threshold: give --pairs (and no --data); --open-set fits on a --data folder")
-    pairs = _read_any_pairs(args.pairs, args.images)
-    res = evaluate_pairs(model, pairs, cache_dir=cache_dir_arg(args.cache_dir), protocol=Path(args.pairs).name)
+    if (args.pairs is None) == (args.data is None):
+        raise UserError("verification threshold: give --pairs, or --data (a folder per identity: balanced pairs of "
+                        "its faces)")
+    if args.pairs is not None:
+        pairs = _read_any_pairs(args.pairs, args.images)
+        root = args.images or str(Path(args.pairs).parent)
+        res = evaluate_pairs(model, pairs, cache_dir=cache_dir_arg(args.cache_dir), protocol=Path(args.pairs).name,
+                             input=resolve_input(model, args.input, root), select=args.select)
+        dist, same, source = res.dist, res.same, str(args.pairs)
+    else:
+        dist, same = _folder_pairs(model, args)
+        source = str(args.data)
     if args.far is not None:
-        t = far_threshold(res.dist[~res.same], args.far)
+        t = far_threshold(dist[~same], args.far)
         rule = f"largest threshold with FAR <= {args.far:g} on these pairs"
     else:
-        t, _ = accuracy_threshold(res.dist, res.same)
+        t, _ = accuracy_threshold(dist, same)
         rule = "threshold of maximum accuracy on these pairs"
-    acc, val, far = rates(res.dist, res.same, t)
+    acc, val, far = rates(dist, same, t)
     model.config.threshold = float(t)
-    model.config.info["calibration"] = {"pairs": str(args.pairs), "n_pairs": len(pairs), "rule": rule,
+    model.config.info["calibration"] = {"pairs": source, "n_pairs": len(dist), "rule": rule,
                                         "accuracy": acc, "tar": val, "far": far}
     print(f"threshold {t:.4f} ({rule}): accuracy {100 * acc:.2f}%, TAR {100 * val:.2f}%, FAR {100 * far:.3f}% "
-          f"on {len(pairs)} pairs")
+          f"on {len(dist)} pairs")
+
+
+def _folder_pairs(model, args: argparse.Namespace, max_pairs: int = 20_000):  # type: ignore[no-untyped-def]
+    """Distances of up to max_pairs / 2 same-person pairs of a folder's faces and as many different-person pairs."""
+    from faceprint.applications.verification import distance
+
+    es = embeddings_of(model, args.data, args, need_identities=True)
+    labels = np.unique(np.array(es.identities), return_inverse=True)[1]
+    rng = np.random.default_rng(args.seed)
+    pos = np.array([(a, b) for lab in np.unique(labels) for i, a in enumerate(np.flatnonzero(labels == lab))
+                    for b in np.flatnonzero(labels == lab)[i + 1 :]]).reshape(-1, 2)
+    if len(pos) == 0:
+        raise UserError(f"{args.data}: no identity has two faces, so there is no same-person pair")
+    pos = pos[rng.permutation(len(pos))[: max_pairs // 2]]
+    neg = rng.integers(0, len(labels), (4 * len(pos), 2))
+    neg = neg[labels[neg[:, 0]] != labels[neg[:, 1]]][: len(pos)]
+    pairs = np.concatenate([pos, neg])
+    e = es.embeddings
+    return distance(model, e[pairs[:, 0]], e[pairs[:, 1]]), np.arange(len(pairs)) < len(pos)
 
 
 def _calibrate_open_set(model, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
@@ -114,6 +149,25 @@ def _calibrate_open_set(model, args: argparse.Namespace) -> None:  # type: ignor
     model.config.open_set_thresholds = cal.table()
     model.config.open_set_far = cal.far_target
     model.config.info["open_set_calibration"] = {"data": str(args.data), "identities": len(names), **cal.to_dict()}
+    print(cal.summary())
+
+
+def _calibrate_clustering(model, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
+    from faceprint.applications.clustering import calibrate_clustering
+
+    if args.data is None or args.pairs is not None or args.max_accuracy or args.far is not None:
+        raise UserError("--clustering fits on a folder per identity: give --data DIR (no --pairs, --far, --max-accuracy)")
+    es = embeddings_of(model, args.data, args, need_identities=True)
+    for s in es.skipped:
+        print(f"skipped {s}")
+    names, labels = np.unique(np.array(es.identities), return_inverse=True)
+    sizes = tuple(int(v) for v in args.sizes.split(","))
+    try:
+        cal = calibrate_clustering(es.embeddings, labels, model.config.distance, sizes=sizes, seed=args.seed)
+    except ValueError as e:
+        raise UserError(f"{args.data}: {e}") from None
+    model.config.cluster_threshold = cal.threshold
+    model.config.info["cluster_calibration"] = {"data": str(args.data), "identities": len(names), **cal.to_dict()}
     print(cal.summary())
 
 
@@ -202,9 +256,13 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
     model = load_model_arg(args.model)
     es = embeddings_of(model, args.data, args)
-    threshold = args.threshold if args.threshold is not None else model.config.threshold
-    if args.method == "agglomerative" and threshold is None:
-        raise UserError("this model has no calibrated threshold: pass --threshold (or use --method kmeans)")
+    threshold = args.threshold if args.threshold is not None else model.config.cluster_threshold
+    if threshold is None and args.method == "agglomerative":
+        threshold = model.config.threshold
+        if threshold is None:
+            raise UserError("this model has no calibrated threshold: pass --threshold (or use --method kmeans)")
+        log.warning("this model has no clustering threshold (faceprint calibrate --clustering): using its "
+                    "verification threshold %.4f, which tends to merge people", threshold)
     res = cluster(es.embeddings, args.method, threshold=threshold, k=args.k, distance=model.config.distance,
                   min_size=args.min_size)
     out = write_clusters(res, es.paths, args.out, copy=args.copy)
@@ -240,9 +298,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("align", help="detect and align faces of a folder-per-identity set (resumable)")
     p.add_argument("src")
     p.add_argument("dst")
-    p.add_argument("--method", choices=["lfw", "box", "five-point"], default="lfw",
+    p.add_argument("--method", choices=["lfw", "box", "five-point", "dlib-chip"], default="lfw",
                    help="lfw: 2.2x box like LFW (for centre-crop models); box: FaceNet-port box + margin; "
-                        "five-point: similarity transform to a landmark template")
+                        "five-point: similarity transform to a landmark template; dlib-chip: dlib's 150 px chip "
+                        "(for `faceprint import dlib` models; use --size 150)")
     p.add_argument("--size", type=int, default=250, help="output size in pixels (250 for lfw, 160 or 112 otherwise)")
     p.add_argument("--margin", type=float, default=32.0, help="box: output pixels around the face box")
     p.add_argument("--select", choices=["best", "largest", "central", "all"], default="best",
@@ -272,11 +331,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="fit the identification thresholds instead, one per gallery size: whole identities of "
                         "--data are held out as strangers (repeated splits) and each threshold keeps their FAR at "
                         "--far (default 0.01)")
-    p.add_argument("--data", help="--open-set: ROOT/<identity>/<image>, or its .npz from `faceprint embed`")
+    p.add_argument("--clustering", action="store_true",
+                   help="fit the clustering threshold instead: random folders of --sizes identities of --data are "
+                        "clustered and the threshold with the best mean pairwise F1 is kept")
+    p.add_argument("--sizes", default="10,30,100", help="--clustering: folder sizes in identities (default 10,30,100)")
+    p.add_argument("--data", help="ROOT/<identity>/<image>, or its .npz from `faceprint embed`: the folder to "
+                                  "fit on (--open-set, --clustering, or the verification threshold from its pairs)")
     p.add_argument("--gallery-per-identity", type=int, default=1, help="--open-set: enrolled faces per person")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
-    add_input_options(p, "best", default="crops")
+    add_input_options(p, "best", default="auto")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--far", type=float, help="the largest threshold with at most this false accept rate")
     g.add_argument("--max-accuracy", action="store_true", help="the threshold of maximum accuracy (default)")

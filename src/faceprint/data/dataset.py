@@ -19,7 +19,10 @@ class FaceDataset:
     """Images with integer labels; `identities[label]` is the folder name.
 
     Identities with the same folder name in several roots are one identity (a user combining two copies of a
-    set means that); `exclude` drops identities by name, e.g. the people of LFW test folds.
+    set means that); `exclude` drops identities by name, e.g. the people of LFW test folds. With `dedupe`, a file
+    name seen again under the same identity in a later root is the same photo in another crop (CelebA's aligned
+    and in-the-wild sets number photos alike) and is left out, so one photo never sits on both sides of a split
+    nor forms a "pair" with itself.
     """
 
     paths: list[Path]
@@ -29,11 +32,13 @@ class FaceDataset:
 
     @classmethod
     def from_folders(
-        cls, roots: Path | str | Sequence[Path | str], exclude: Iterable[str] = (), min_images: int = 1
+        cls, roots: Path | str | Sequence[Path | str], exclude: Iterable[str] = (), min_images: int = 1,
+        dedupe: bool = False,
     ) -> "FaceDataset":
         roots = [Path(roots)] if isinstance(roots, (str, Path)) else [Path(r) for r in roots]
         excluded = set(exclude)
         by_identity: dict[str, list[Path]] = {}
+        twins = 0
         for root in roots:
             if not root.is_dir():
                 raise FileNotFoundError(f"dataset folder not found: {root}")
@@ -43,8 +48,14 @@ class FaceDataset:
                 files = sorted(f for f in ident_dir.iterdir() if f.is_file() and is_image_file(f))
                 if files:
                     if ident_dir.name in by_identity:
-                        log.info("identity %s appears in several roots; merging", ident_dir.name)
+                        log.debug("identity %s appears in several roots; merging", ident_dir.name)
+                        if dedupe:
+                            seen = {f.stem for f in by_identity[ident_dir.name]}
+                            twins += sum(f.stem in seen for f in files)
+                            files = [f for f in files if f.stem not in seen]
                     by_identity.setdefault(ident_dir.name, []).extend(files)
+        if twins:
+            log.info("left out %d photos seen under the same identity in an earlier root", twins)
         names = sorted(n for n, files in by_identity.items() if len(files) >= min_images)
         if not names:
             raise ValueError(

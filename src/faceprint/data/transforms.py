@@ -19,7 +19,7 @@ from PIL import Image
 
 from faceprint.data.images import read_image
 
-ALIGNMENTS = ("lfw", "box", "five_point")  # see faceprint.detection.alignment
+ALIGNMENTS = ("lfw", "box", "five_point", "dlib_chip")  # see faceprint.detection.alignment
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,8 @@ class Preprocessing:
     input_size: int = 96
     crop: float = 0.6  # fraction of the shorter side kept around the centre (LFW-style 2.2x boxes: ~0.6)
     pad: float = 0.125  # extra border stored for random-crop augmentation
-    mean: float = 127.5  # the paper-era fixed standardisation (x - 127.5) / 128, not per-image prewhitening
+    # The paper-era fixed standardisation (x - 127.5) / 128, not per-image prewhitening; or one mean per RGB channel.
+    mean: float | tuple[float, float, float] = 127.5
     std: float = 128.0
     alignment: str = "lfw"  # how a raw photo becomes a face image like the training images
     align_size: int = 250  # size of that face image (LFW's 250 px for "lfw")
@@ -38,6 +39,10 @@ class Preprocessing:
             raise ValueError(f"input_size must be >= 16, got {self.input_size}")
         if not 0 < self.crop * (1 + self.pad) <= 1 + 1e-9:
             raise ValueError(f"crop * (1 + pad) must be in (0, 1], got {self.crop} * (1 + {self.pad})")
+        if not isinstance(self.mean, (int, float)):
+            if len(self.mean) != 3:
+                raise ValueError(f"mean must be one number or one per RGB channel, got {self.mean!r}")
+            object.__setattr__(self, "mean", tuple(float(m) for m in self.mean))
         if self.alignment not in ALIGNMENTS:
             raise ValueError(f"alignment must be one of {ALIGNMENTS}, got {self.alignment!r}")
 
@@ -55,10 +60,12 @@ class Preprocessing:
     def from_array(self, rgb: np.ndarray) -> np.ndarray:
         """(S, S, 3) uint8 from an (H, W, 3) uint8 RGB image."""
         h, w = rgb.shape[:2]
+        s = self.stored_size
+        if h == w == s and self.crop * (1 + self.pad) == 1:  # already the model's own crop: taken as it is
+            return np.ascontiguousarray(rgb, dtype=np.uint8)
         side = min(h, w) * self.crop * (1 + self.pad)
         cx, cy = w / 2.0, h / 2.0
         box = (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
-        s = self.stored_size
         img = Image.fromarray(rgb).resize((s, s), Image.Resampling.BILINEAR, box=box, reducing_gap=2.0)
         return np.asarray(img, dtype=np.uint8)
 
@@ -101,4 +108,5 @@ class Preprocessing:
         else:
             o = (s - size) // 2
             x = x[:, o : o + size, o : o + size].float()
-        return ((x - self.mean) / self.std).permute(0, 3, 1, 2)
+        mean = self.mean if isinstance(self.mean, float | int) else torch.tensor(self.mean)
+        return ((x - mean) / self.std).permute(0, 3, 1, 2)

@@ -6,23 +6,31 @@ Three alignments, chosen by the model's config so that training and use see the 
 - "box": the FaceNet-port crop: the detector box, squared, plus `margin` output pixels, resized to the output size.
 - "five_point": a similarity transform (rotation, scale, shift) of the five landmarks onto a canonical template
   (the common 112 x 112 one, scaled to the output size).
+- "dlib_chip": dlib's 150 x 150 face chip (`dlib.get_face_chip(img, shape, 150, 0.25)`), for dlib's network:
+  MTCNN's points are mapped to where dlib's 5-point model would put its own (a linear map fitted on CelebA
+  photos by benchmarks/dlib_chip_template.py, stored in weights/dlib_chip.json), then dlib's chip rule applies.
 """
 
 from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from faceprint.detection.detector import Face
 
-ALIGNMENTS = ("lfw", "box", "five_point")
+DLIB_CHIP_FILE = Path(__file__).with_name("weights") / "dlib_chip.json"
+
+ALIGNMENTS = ("lfw", "box", "five_point", "dlib_chip")
 LFW_EXPANSION = 2.2
 
 # Eyes, nose tip, mouth corners in a 112 x 112 crop: the template used by most 5-point face pipelines.
 FACENET_TEMPLATE_112 = np.array(
     [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
 )
-
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """The 2 x 3 matrix of the least-squares similarity (Umeyama 1991) taking points `src` onto `dst`."""
@@ -63,14 +71,50 @@ def align_lfw(image: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
     return _crop_square(image, (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, side, size)
 
 
-def align_five_point(image: np.ndarray, landmarks: np.ndarray, size: int,
-                     template: np.ndarray = FACENET_TEMPLATE_112) -> np.ndarray:
-    """Warp so the five landmarks land on the template (scaled from 112 px to `size`)."""
-    m = similarity_transform(landmarks, template * (size / 112.0))
+def warp(image: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
+    """The size x size image of the 2 x 3 similarity `m` (image -> output pixels), bilinear; outside is black."""
+    scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+    if scale < 0.7:
+        # Bilinear sampling skips pixels when it shrinks a lot (aliasing): first shrink with an area filter so
+        # the warp itself scales by ~0.85, as dlib cuts its chips from an image pyramid.
+        h, w = image.shape[:2]
+        small = (max(1, round(w * scale / 0.85)), max(1, round(h * scale / 0.85)))
+        image = np.asarray(Image.fromarray(image).resize(small, Image.Resampling.BOX))
+        fx, fy = small[0] / w, small[1] / h  # pixel centres: x_small = (x + 0.5) * fx - 0.5
+        back = np.array([[1 / fx, 0, 0.5 / fx - 0.5], [0, 1 / fy, 0.5 / fy - 0.5], [0, 0, 1]])
+        m = m @ back
     inv = np.linalg.inv(np.vstack([m, [0, 0, 1]]))[:2]  # Pillow maps output pixels back to input pixels
     img = Image.fromarray(image).transform((size, size), Image.Transform.AFFINE, data=tuple(inv.ravel()),
                                            resample=Image.Resampling.BILINEAR)
     return np.asarray(img)
+
+
+def align_five_point(image: np.ndarray, landmarks: np.ndarray, size: int,
+                     template: np.ndarray = FACENET_TEMPLATE_112) -> np.ndarray:
+    """Warp so the five landmarks land on the template (scaled from 112 px to `size`)."""
+    return warp(image, similarity_transform(landmarks, template * (size / 112.0)), size)
+
+
+@lru_cache(maxsize=1)
+def _dlib_chip_params() -> dict:
+    return json.loads(DLIB_CHIP_FILE.read_text())
+
+
+def dlib_chip_transform(landmarks: np.ndarray, params: dict | None = None, size: int = 150) -> np.ndarray:
+    """Image -> dlib chip similarity from MTCNN's five points: predict dlib's five points, then dlib's rule."""
+    p = params or _dlib_chip_params()
+    template, w = np.asarray(p["mtcnn_template"]), np.asarray(p["regression"])
+    lm = np.asarray(landmarks, np.float64)
+    t = similarity_transform(lm, template)  # image -> the frame the map was fitted in
+    x = (lm @ t[:, :2].T + t[:, 2]).ravel() - template.ravel()
+    dlib_frame = (np.append(x, 1.0) @ w).reshape(5, 2)
+    t_inv = np.linalg.inv(np.vstack([t, [0, 0, 1]]))[:2]
+    dlib_image = dlib_frame @ t_inv[:, :2].T + t_inv[:, 2]
+    return similarity_transform(dlib_image, np.asarray(p["dlib_template"]) * (size / 150.0))
+
+
+def align_dlib_chip(image: np.ndarray, landmarks: np.ndarray, size: int = 150) -> np.ndarray:
+    return warp(image, dlib_chip_transform(landmarks, size=size), size)
 
 
 def align_face(image: np.ndarray, face: Face, method: str, size: int, margin: float = 32.0) -> np.ndarray:
@@ -80,4 +124,6 @@ def align_face(image: np.ndarray, face: Face, method: str, size: int, margin: fl
         return align_box(image, face.box, size, margin)
     if method == "five_point":
         return align_five_point(image, face.landmarks, size)
+    if method == "dlib_chip":
+        return align_dlib_chip(image, face.landmarks, size)
     raise ValueError(f"alignment must be one of {ALIGNMENTS}, got {method!r}")

@@ -33,12 +33,14 @@ def evaluate_pairs(
     progress: bool = True,
     protocol: str = "pairs",
     input: str = "crops",
+    select: str = "best",
 ) -> PairsResult:
     """Verification metrics of `model` on `pairs` (thresholds cross-validated over the pairs' folds).
 
     Every image must exist and decode: a benchmark that skips pairs is not the benchmark. With input="photos"
-    faces are detected and aligned; an image where no face is found falls back to its centre crop (as the FaceNet
-    paper did for LFW) and is listed in the result.
+    faces are detected and aligned (`select` picks the face of a photo with several: "central" for LFW, whose
+    subject is the centred face by construction); an image where no face is found falls back to its centre crop
+    (as the FaceNet paper did for LFW) and is listed in the result.
     mean_subtraction: for each fold, the mean embedding of the other folds' images is subtracted and the
     embeddings renormalised before distances are taken (an option of the common reference code).
     """
@@ -48,7 +50,7 @@ def evaluate_pairs(
     if input == "photos":
         from faceprint.embeddings import embed_photos
 
-        es = embed_photos(model, paths, select="best", flip=flip, progress=progress)
+        es = embed_photos(model, paths, select=select, flip=flip, progress=progress)
         no_face = [Path(s.rsplit(": ", 1)[0]) for s in es.skipped if s.endswith("no face found")]
         if no_face:
             crops = embed_paths(model, no_face, flip=flip, cache_dir=cache_dir, progress=False)

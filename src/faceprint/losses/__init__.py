@@ -1,5 +1,6 @@
-"""Losses on mined triplets."""
+"""Losses on mined triplets, and the teacher-guided ones beside them."""
 
+from faceprint.losses.distillation import EmbeddingDistillation, RelationalDistillation
 from faceprint.losses.triplet_loss import REDUCTIONS, TripletLoss
 
-__all__ = ["REDUCTIONS", "TripletLoss"]
+__all__ = ["REDUCTIONS", "EmbeddingDistillation", "RelationalDistillation", "TripletLoss"]

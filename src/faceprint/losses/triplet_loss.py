@@ -38,10 +38,12 @@ class TripletLoss(torch.nn.Module):
         triplets: Triplets,
         ref_embeddings: torch.Tensor | None = None,
         dist: torch.Tensor | None = None,
+        margins: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Loss over `triplets`; anchors index `embeddings`, positives/negatives index `ref_embeddings`.
 
         `dist` may pass the (B, R) distance matrix (with its graph) when the miner used the same one.
+        `margins` (T,) replaces the fixed margin per triplet (e.g. set by a teacher's distances).
         """
         ref = embeddings if ref_embeddings is None else ref_embeddings
         if len(triplets) == 0:
@@ -54,7 +56,9 @@ class TripletLoss(torch.nn.Module):
             dist = self.distance.pairwise(embeddings, None if ref_embeddings is None else ref)
         d_ap = dist[triplets.anchor, triplets.positive]
         d_an = dist[triplets.anchor, triplets.negative]
-        losses = torch.relu(d_ap - d_an + self.margin)
+        if margins is not None and margins.shape != d_ap.shape:
+            raise ValueError(f"margins must be one per triplet ({tuple(d_ap.shape)}), got {tuple(margins.shape)}")
+        losses = torch.relu(d_ap - d_an + (self.margin if margins is None else margins))
         active = losses > 0
         n_active = int(active.sum())
         if self.reduction == "sum":

@@ -27,6 +27,11 @@ class ModelConfig:
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     distance: str = "squared_l2"
     dropout: float = 0.0
+    # Batch norm after the projection (FaceNet-style training); off for imported networks whose last layer is
+    # already the embedding.
+    embedding_bn: bool = True
+    # How the file stores the weights: "float16" halves it (the network still runs in float32 after loading).
+    weights_dtype: str = "float32"
     # Verification threshold in `distance` units (same person if d < threshold), once calibrated.
     threshold: float | None = None
     # Open-set identification: a probe is "unknown" unless its nearest gallery face is under a threshold for the
@@ -35,12 +40,17 @@ class ModelConfig:
     # much closer than a typical one, so the threshold must fall as the gallery grows.
     open_set_thresholds: list[list[float]] | None = None
     open_set_far: float | None = None  # the stranger false accept rate those thresholds were fitted for
+    # Clustering: the average-linkage cut fitted on held-out identities for the best pairwise F1 over folders of
+    # several sizes. Not the verification threshold: a cluster's *average* distance may exceed the pairwise rule.
+    cluster_threshold: float | None = None
     # Provenance: data, recipe, figures measured; free-form and never needed to run the model.
     info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         backbone_spec(self.backbone)
         get_distance(self.distance)
+        if self.weights_dtype not in ("float32", "float16"):
+            raise ValueError(f"weights_dtype must be float32 or float16, got {self.weights_dtype!r}")
         if self.embedding_size < 2:
             raise ValueError(f"embedding_size must be >= 2, got {self.embedding_size}")
         if isinstance(self.preprocessing, dict):
@@ -66,7 +76,7 @@ class FaceEmbedder(nn.Module):
         self.backbone = backbone_spec(config.backbone).build(config.preprocessing.input_size)
         self.dropout = nn.Dropout(config.dropout)
         self.project = nn.Linear(self.backbone.out_features, config.embedding_size, bias=False)
-        self.bn = nn.BatchNorm1d(config.embedding_size)
+        self.bn = nn.BatchNorm1d(config.embedding_size) if config.embedding_bn else nn.Identity()
 
     @property
     def preprocessing(self) -> Preprocessing:
@@ -76,9 +86,12 @@ class FaceEmbedder(nn.Module):
     def distance(self):  # type: ignore[no-untyped-def]
         return get_distance(self.config.distance)
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The network's output before L2 normalisation (for an imported network: its own descriptor)."""
+        return self.bn(self.project(self.dropout(self.backbone(x))))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.bn(self.project(self.dropout(self.backbone(x))))
-        return nn.functional.normalize(z.float(), dim=1)
+        return nn.functional.normalize(self.features(x).float(), dim=1)
 
     @torch.no_grad()
     def embed(

@@ -34,6 +34,12 @@ def fingerprint(state_dict: dict[str, torch.Tensor], config: ModelConfig) -> str
     d.pop("open_set_thresholds")
     d.pop("open_set_far")
     d.pop("info")
+    d.pop("cluster_threshold", None)
+    # Fields added after format 1 files were made are absent there, so they are hashed only when not the default.
+    if d.get("embedding_bn", True):
+        d.pop("embedding_bn", None)
+    if d.get("weights_dtype", "float32") == "float32":
+        d.pop("weights_dtype", None)
     h = hashlib.sha256(json.dumps(d, sort_keys=True).encode())
     for name in sorted(state_dict):
         t = state_dict[name].detach().cpu().contiguous()
@@ -43,7 +49,9 @@ def fingerprint(state_dict: dict[str, torch.Tensor], config: ModelConfig) -> str
 
 
 def model_payload(model: FaceEmbedder) -> dict[str, Any]:
-    sd = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    half = model.config.weights_dtype == "float16"
+    sd = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu().clone())
+          for k, v in model.state_dict().items()}
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -84,7 +92,7 @@ def load_model(path: str | Path) -> FaceEmbedder:
     try:
         config = ModelConfig.from_dict(payload["config"])
         model = FaceEmbedder(config)
-        model.load_state_dict(payload["state_dict"])
+        model.load_state_dict(payload["state_dict"])  # float16 weights are widened to the float32 parameters
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise ModelFileError(f"{path}: damaged faceprint model ({str(e).splitlines()[0]})") from None
     if fingerprint(payload["state_dict"], config) != payload.get("fingerprint"):

@@ -16,6 +16,7 @@ class TrainConfig:
     data: list[str] = field(default_factory=list)  # folder-per-identity roots, combined
     exclude: str | None = None  # file of identity names to leave out (one per line, or an LFW people file)
     cache_dir: str | None = None  # decode cache (default ~/.cache/faceprint or $FACEPRINT_CACHE)
+    dedupe: bool = True  # a file name seen again under one identity in a later --data root is the same photo
     # Model
     backbone: str = "resnet18_half"
     input_size: int | None = None  # default: the backbone's own size
@@ -39,6 +40,13 @@ class TrainConfig:
     offline_every: int = 200  # offline mining: re-mine every n steps ...
     offline_subset: int = 1800  # ... on this many images embedded with the current weights
     offline_triplets: int = 300  # triplets per training batch in offline mode
+    # Teacher guidance: a faceprint model file (e.g. from `faceprint import dlib`) whose embeddings of the training
+    # images guide the student; its weights and margins are experiments (docs/experiments.md)
+    teacher: str | None = None
+    teacher_input: str = "photos"  # photos: the teacher detects and aligns each image its own way; crops: as they are
+    distill_weight: float = 1.0  # x mean d(student, teacher) per face (same embedding size needed)
+    relation_weight: float = 0.0  # x mean (d_s - d_t)^2 over the batch's pairs
+    teacher_margin: float = 0.0  # > 0: each triplet's margin is the teacher's d(a,n) - d(a,p), clipped to [0, this]
     # Optimisation (the paper: AdaGrad, lr 0.05)
     optimizer: str = "adagrad"  # adagrad | adam | sgd
     lr: float = 0.05
@@ -77,6 +85,7 @@ class TrainConfig:
             "optimizer": ("adagrad", "adam", "sgd"),
             "schedule": ("constant", "cosine", "step"),
             "select_by": ("val", "accuracy", "auc"),
+            "teacher_input": ("photos", "crops"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -85,6 +94,10 @@ class TrainConfig:
             raise ValueError("no training data: give at least one --data folder")
         if self.steps < 1 or self.p < 2 or self.k < 2:
             raise ValueError("need steps >= 1, p >= 2 and k >= 2")
+        if self.teacher is None and (self.teacher_margin > 0 or self.relation_weight > 0):
+            raise ValueError("teacher_margin and relation_weight need a teacher model")
+        if min(self.distill_weight, self.relation_weight, self.teacher_margin) < 0:
+            raise ValueError("distill_weight, relation_weight and teacher_margin must be >= 0")
         if (self.val_pairs is None) != (self.val_dir is None):
             raise ValueError("val_pairs and val_dir go together")
 

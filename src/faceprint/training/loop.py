@@ -20,10 +20,11 @@ import torch
 import yaml
 from tqdm import tqdm
 
+from faceprint.applications.clustering import calibrate_clustering
 from faceprint.data import DecodedImages, FaceDataset, PKSampler, Preprocessing, read_lfw_people
 from faceprint.evaluation import VerificationReport
 from faceprint.evaluation.identification import calibrate_open_set
-from faceprint.losses import TripletLoss
+from faceprint.losses import EmbeddingDistillation, RelationalDistillation, TripletLoss
 from faceprint.miners import Miner, SemiHardMiner, Triplets, get_miner
 from faceprint.models import FaceEmbedder, ModelConfig, backbone_spec, save_model
 from faceprint.training.checkpoint import load_checkpoint, save_checkpoint
@@ -35,7 +36,7 @@ from faceprint.utils.runtime import set_threads, tune_malloc
 log = logging.getLogger(__name__)
 
 METRICS = ["step", "loss", "num_triplets", "frac_active", "frac_semi_hard", "mean_d_ap", "mean_d_an", "spread",
-           "lr", "images_per_s", "val_accuracy", "val_val", "val_auc"]
+           "distill", "relation", "lr", "images_per_s", "val_accuracy", "val_val", "val_auc"]
 
 COLLAPSE_ADVICE = (
     "The embeddings are collapsing towards one point (f(x) = constant): spread {spread:.4f}, loss {loss:.4f} vs "
@@ -149,7 +150,7 @@ class Trainer:
 
         spec = backbone_spec(c.backbone)
         pre = preprocessing_for(c.data, c.input_size or spec.input_size, c.crop)
-        dataset = FaceDataset.from_folders(c.data, exclude=read_exclude(c.exclude))
+        dataset = FaceDataset.from_folders(c.data, exclude=read_exclude(c.exclude), dedupe=c.dedupe)
         self.validator: Validator | None = None
         # held-out faces, the readable ones among them, and their labels: for the open-set thresholds
         self.open_set: tuple[DecodedImages, np.ndarray, np.ndarray] | None = None
@@ -172,6 +173,14 @@ class Trainer:
         self.good = np.setdiff1d(np.arange(len(dataset)), self.images.bad)
         self.labels = dataset.labels[self.good]
         self.sampler = PKSampler(self.labels, c.p, c.k, c.extra_negatives, c.small_identities, seed=c.seed)
+        self.teacher: tuple[torch.Tensor, torch.Tensor] | None = None  # (targets, has target) per good image
+        if c.teacher:
+            from faceprint.training.teacher import teacher_embeddings
+
+            emb, ok = teacher_embeddings(c.teacher, [dataset.paths[i] for i in self.good], cache_dir, c.progress,
+                                         c.teacher_input)
+            self.teacher = torch.from_numpy(emb), torch.from_numpy(ok)
+            log.info("teacher targets for %d of %d training images", int(ok.sum()), len(ok))
 
         torch.manual_seed(c.seed)  # the initial weights
         self.model = FaceEmbedder(ModelConfig(
@@ -189,6 +198,8 @@ class Trainer:
             miner_args |= {"policy": c.policy, "fallback": c.fallback}
         self.miner: Miner = get_miner(c.miner, **miner_args)
         self.loss_fn = TripletLoss(c.margin, c.distance, c.reduction)
+        self.distill_fn = EmbeddingDistillation(c.distance)
+        self.relation_fn = RelationalDistillation(c.distance)
         self.offline = OfflinePool(self) if c.mining == "offline" else None
 
         self.step = 0
@@ -249,7 +260,11 @@ class Trainer:
             mined = self.miner.stats
         else:
             mined = {**self.offline.stats, "spread": float(dist.detach().mean())}  # type: ignore[union-attr]
-        loss = self.loss_fn(emb, triplets, dist=dist)
+        guided: dict[str, float] = {}
+        if self.teacher is None:
+            loss = self.loss_fn(emb, triplets, dist=dist)
+        else:
+            loss, guided = self._guided_loss(idx, emb, dist, triplets)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -260,10 +275,28 @@ class Trainer:
             "mean_d_ap": float(dist.detach()[triplets.anchor, triplets.positive].mean()) if len(triplets) else float("nan"),
             "mean_d_an": float(dist.detach()[triplets.anchor, triplets.negative].mean()) if len(triplets) else float("nan"),
             **self.loss_fn.stats,
+            **guided,
             "lr": self.optimizer.param_groups[0]["lr"],
             "images_per_s": len(idx) / (time.perf_counter() - t0),
         }
         return row
+
+    def _guided_loss(self, idx: np.ndarray, emb: torch.Tensor, dist: torch.Tensor, triplets: Triplets
+                     ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Triplet loss (margins from the teacher if asked) + the teacher's embeddings and distances as targets."""
+        c = self.config
+        target, has = self.teacher[0][idx], self.teacher[1][idx]  # type: ignore[index]
+        margins = None
+        if c.teacher_margin > 0 and len(triplets):
+            td = self.distill_fn.distance.pairwise(target)
+            gap = td[triplets.anchor, triplets.negative] - td[triplets.anchor, triplets.positive]
+            ok = has[triplets.anchor] & has[triplets.positive] & has[triplets.negative]
+            margins = torch.where(ok, gap.clamp(0, c.teacher_margin), torch.full_like(gap, c.margin))
+        loss = self.loss_fn(emb, triplets, dist=dist, margins=margins)
+        distill = self.distill_fn(emb, target, has) if c.distill_weight > 0 else emb.sum() * 0
+        relation = self.relation_fn(dist, target, has) if c.relation_weight > 0 else emb.sum() * 0
+        total = loss + c.distill_weight * distill + c.relation_weight * relation
+        return total, {"distill": float(distill.detach()), "relation": float(relation.detach())}
 
     def _check_collapse(self, row: dict[str, float]) -> None:
         c = self.config
@@ -302,8 +335,8 @@ class Trainer:
         save_model(self.model, self.run_dir / name)
 
     def _calibrate_open_set(self) -> None:
-        """Identification needs its own thresholds, by gallery size (see ModelConfig): fit them on the held-out
-        identities, with the weights being saved."""
+        """Identification needs its own thresholds, by gallery size (see ModelConfig), and clustering its own cut:
+        fit them on the held-out identities, with the weights being saved."""
         if self.open_set is None:
             return
         images, keep, labels = self.open_set
@@ -317,6 +350,9 @@ class Trainer:
         self.model.config.open_set_thresholds = cal.table()
         self.model.config.open_set_far = cal.far_target
         self.model.config.info["open_set_calibration"] = {"set": "held-out identities", **cal.to_dict()}
+        clus = calibrate_clustering(emb, labels, self.config.distance, seed=self.config.seed)
+        self.model.config.cluster_threshold = clus.threshold
+        self.model.config.info["cluster_calibration"] = {"set": "held-out identities", **clus.to_dict()}
 
     def run(self) -> TrainResult:
         c = self.config
