@@ -136,6 +136,12 @@ def test_teacher_guided_training(faces, tmp_path):
     keys = [k.split("|")[0] for k in np.load(store)["keys"]]
     assert len(keys) == len(used) and set(keys) == {str(Path(p).resolve()) for p in used}
     assert trainer.teacher[1].all()  # every synthetic crop has a target
+    # teacher_center (default): the run's targets are the teacher's minus their mean, back on the unit sphere
+    raw, _ = teacher_embeddings(teacher, [trainer.dataset.paths[i] for i in trainer.good], tmp_path / "cache",
+                                progress=False, input="crops")
+    centred = raw - raw.mean(0)
+    np.testing.assert_allclose(trainer.teacher[0].numpy(), centred / np.linalg.norm(centred, axis=1, keepdims=True),
+                               atol=1e-5)
     result = trainer.run()
     distill = [h["distill"] for h in result.history]
     assert np.mean(distill[-10:]) < 0.7 * np.mean(distill[:10])

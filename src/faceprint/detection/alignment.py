@@ -32,6 +32,7 @@ FACENET_TEMPLATE_112 = np.array(
     [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
 )
 
+
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """The 2 x 3 matrix of the least-squares similarity (Umeyama 1991) taking points `src` onto `dst`."""
     src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)

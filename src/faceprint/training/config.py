@@ -44,6 +44,10 @@ class TrainConfig:
     # images guide the student; its weights and margins are experiments (docs/experiments.md)
     teacher: str | None = None
     teacher_input: str = "photos"  # photos: the teacher detects and aligns each image its own way; crops: as they are
+    # Subtract the mean of the teacher's training embeddings and renormalise: a teacher whose faces fill a narrow
+    # cone (dlib's: impostors at squared distance ~0.33) then spreads over the sphere as a FaceNet embedding does
+    # (impostors ~2.0, the same person ~0.7), so a student that sits at the cone's centre no longer scores well.
+    teacher_center: bool = True
     distill_weight: float = 1.0  # x mean d(student, teacher) per face (same embedding size needed)
     relation_weight: float = 0.0  # x mean (d_s - d_t)^2 over the batch's pairs
     teacher_margin: float = 0.0  # > 0: each triplet's margin is the teacher's d(a,n) - d(a,p), clipped to [0, this]

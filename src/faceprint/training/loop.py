@@ -179,7 +179,10 @@ class Trainer:
 
             emb, ok = teacher_embeddings(c.teacher, [dataset.paths[i] for i in self.good], cache_dir, c.progress,
                                          c.teacher_input)
-            self.teacher = torch.from_numpy(emb), torch.from_numpy(ok)
+            if c.teacher_center and ok.any():
+                emb = emb - emb[ok].mean(0)  # the mean of this run's own training targets only
+                emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+            self.teacher = torch.from_numpy(emb.astype(np.float32)), torch.from_numpy(ok)
             log.info("teacher targets for %d of %d training images", int(ok.sum()), len(ok))
 
         torch.manual_seed(c.seed)  # the initial weights
