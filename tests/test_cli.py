@@ -38,3 +38,26 @@ def test_errors_are_one_line(faces, tmp_path, capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and err.startswith("faceprint ") and "Traceback" not in err
+
+
+def test_input_auto_picks_the_models_own_crops_or_photos(tmp_path):
+    """--input auto: a folder made by `faceprint align` for the model's alignment (or an LFW-style folder for an
+    LFW-style model) is read as crops; anything else goes through detection and alignment."""
+    import json
+    from types import SimpleNamespace
+
+    from faceprint.cli.common import resolve_input
+
+    def model(alignment):
+        return SimpleNamespace(config=SimpleNamespace(preprocessing=SimpleNamespace(alignment=alignment)))
+
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    aligned = tmp_path / "aligned"
+    aligned.mkdir()
+    (aligned / "alignment.json").write_text(json.dumps({"method": "dlib_chip", "size": 150}))
+    assert resolve_input(model("lfw"), "auto", plain) == "crops"
+    assert resolve_input(model("dlib_chip"), "auto", plain) == "photos"
+    assert resolve_input(model("dlib_chip"), "auto", aligned) == "crops"
+    assert resolve_input(model("lfw"), "auto", aligned) == "photos"
+    assert resolve_input(model("dlib_chip"), "crops", plain) == "crops"  # an explicit choice stands
