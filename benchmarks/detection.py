@@ -1,18 +1,30 @@
-"""Detection proof and speed: does MTCNN find the face of every LFW / CelebA-subset image where it should be, and how
-fast are detection + alignment on this machine?
+"""Detection proof and speed: does MTCNN find the face of every LFW / CelebA-subset image where it should be, does it
+find the same faces as a saved earlier run, and how fast are detection + alignment here, beside dlib's HOG detector?
 
-    python benchmarks/detection.py [--limit N]     # all images by default (LFW 13,233; CelebA subset 6,277)
+    python benchmarks/detection.py [--limit N] [--save D.json] [--reference D.json] [--no-dlib]
+
+--save writes every image's faces (boxes, landmarks, scores); --reference compares this run's faces with such a file
+(written by another version of faceprint: `PYTHONPATH=<old checkout>/src python benchmarks/detection.py --save ...`):
+a reference face is found again when a face of this run overlaps it with IoU >= 0.5; it is unchanged when every box
+coordinate and landmark is within 1 px.
 
 Central region: a box centre within 15% of the image side from the image centre (both datasets were cut with the
 face centred: LFW from a 2.2x Viola-Jones box, the CelebA subset from a 2.2x MTCNN box). Reported for any face the
 detector finds (the face is there and found) and for the face `--select best` (score x area) would take.
+
+Speed: photos/s of detection + five-point alignment of every face found, decoding included, in two worker processes
+of one thread each (what `faceprint align` does) and in one process one photo at a time (a stream), on LFW's
+250 x 250 photos and on 1024 x 768 photos holding 12 faces (mosaics of LFW photos); dlib's HOG detector (upsampled
+once, as face_recognition and dlib's examples run it, and not upsampled) on the same files in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -23,21 +35,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _measure import machine  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-_DET = {}
+_DET: dict = {}
 
 
-def _init() -> None:
+def _init(kind: str = "mtcnn") -> None:
     import torch
 
-    from faceprint.detection import MTCNN
-
     torch.set_num_threads(1)
-    _DET["d"] = MTCNN()
+    try:
+        from faceprint.utils.runtime import tune_malloc
+
+        tune_malloc()
+    except ImportError:  # an older faceprint (--save from another checkout)
+        pass
+    if kind == "mtcnn":
+        from faceprint.detection import MTCNN
+
+        _DET["d"] = MTCNN()
+    else:
+        import dlib
+
+        _DET["d"], _DET["up"] = dlib.get_frontal_face_detector(), int(kind[-1])
 
 
-def _check(paths: list[str]) -> list[tuple[str, int, float, float]]:
-    """(path, faces found, offset of the best face's centre, smallest offset of any face's centre), offsets from
-    the image centre as a fraction of the side."""
+def _check(paths: list[str]) -> list[dict]:
+    """Each image's faces, and the offsets of the best face's centre and of the most central face's centre from
+    the image centre, as a fraction of the side."""
     from faceprint.data import read_image
     from faceprint.detection import select_faces
 
@@ -46,22 +69,20 @@ def _check(paths: list[str]) -> list[tuple[str, int, float, float]]:
     by_shape: dict = {}
     for i, im in enumerate(images):
         by_shape.setdefault(im.shape, []).append(i)
-    found = [None] * len(images)
+    found: list = [None] * len(images)
     for idx in by_shape.values():
         for i, faces in zip(idx, _DET["d"].detect([images[i] for i in idx])):
             found[i] = faces
     for p, im, faces in zip(paths, images, found):
-        if not faces:
-            out.append((p, 0, float("inf"), float("inf")))
-            continue
         h, w = im.shape[:2]
 
         def offset(f) -> float:  # type: ignore[no-untyped-def]
             c = (f.box[:2] + f.box[2:]) / 2
             return float(np.max(np.abs(c - [w / 2, h / 2]) / [w, h]))
 
-        best = select_faces(faces, im.shape, "best")[0]
-        out.append((p, len(faces), offset(best), min(offset(f) for f in faces)))
+        best = offset(select_faces(faces, im.shape, "best")[0]) if faces else float("inf")
+        near = min((offset(f) for f in faces), default=float("inf"))
+        out.append({"path": p, "faces": [f.to_dict() for f in faces], "best": best, "near": near})
     return out
 
 
@@ -74,71 +95,162 @@ def central_fraction(root: Path, limit: int | None, workers: int = 2) -> dict:
     with ProcessPoolExecutor(workers, initializer=_init) as pool:
         res = [r for rs in pool.map(_check, chunks) for r in rs]
     dt = time.perf_counter() - t0
-    best = np.array([r[2] for r in res])
-    any_ = np.array([r[3] for r in res])
-    return {"images": len(res), "no_face": int(np.isinf(best).sum()), "any_15": float((any_ <= 0.15).mean()),
+    best = np.array([r["best"] for r in res])
+    near = np.array([r["near"] for r in res])
+    return {"images": len(res), "no_face": int(np.isinf(best).sum()), "any_15": float((near <= 0.15).mean()),
             "best_15": float((best <= 0.15).mean()), "best_10": float((best <= 0.10).mean()),
-            "several": int(sum(r[1] > 1 for r in res)), "img_s": len(res) / dt,
-            "misses": [r[0] for r in res if r[3] > 0.15][:10],
-            "best_not_central": [r[0] for r in res if r[2] > 0.15 >= r[3]][:10]}
+            "several": sum(len(r["faces"]) > 1 for r in res), "img_s": len(res) / dt,
+            "misses": [r["path"] for r in res if r["near"] > 0.15][:10],
+            "best_not_central": [r["path"] for r in res if r["best"] > 0.15 >= r["near"]][:10],
+            "detections": {r["path"]: r["faces"] for r in res}}
 
 
-def speed(images: list[np.ndarray], threads: int, repeats: int = 3) -> float:
-    import torch
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
-    from faceprint.detection import MTCNN, align_face, select_faces
 
-    torch.set_num_threads(threads)
-    det = MTCNN()
-    det.detect(images[:1])
-    times = []
-    for _ in range(repeats):
+def compare(now: dict[str, list[dict]], ref: dict[str, list[dict]]) -> dict:
+    """Reference faces found again (IoU >= 0.5 with a face of this run), and of those, unchanged (every box
+    coordinate and landmark within 1 px); extra faces this run found that the reference did not."""
+    common = sorted(set(now) & set(ref))
+    total = found = within = extra = 0
+    worst = []
+    for p in common:
+        mine = [(np.array(f["box"]), np.array(f["landmarks"])) for f in now[p]]
+        used = set()
+        for f in ref[p]:
+            total += 1
+            box, marks = np.array(f["box"]), np.array(f["landmarks"])
+            cand = [(i, _iou(box, b)) for i, (b, _) in enumerate(mine) if i not in used]
+            i, iou = max(cand, key=lambda c: c[1], default=(None, 0.0))
+            if i is None or iou < 0.5:
+                continue
+            used.add(i)
+            found += 1
+            dev = max(np.abs(mine[i][0] - box).max(), np.abs(mine[i][1] - marks).max())
+            within += dev <= 1.0
+            worst.append(dev)
+        extra += len(mine) - len(used)
+    return {"images": len(common), "faces": total, "found": found, "within_1px": within, "extra": extra,
+            "dev_median": float(np.median(worst)) if worst else float("nan"),
+            "dev_p99": float(np.percentile(worst, 99)) if worst else float("nan")}
+
+
+def _detect_files(paths: list[str]) -> int:
+    """Decode, detect and align every face of each photo, a batch of photos at a time; returns faces aligned."""
+    from faceprint.data import read_image
+    from faceprint.detection import align_face
+
+    images = [read_image(p) for p in paths]
+    n = 0
+    if "up" in _DET:  # dlib HOG: boxes only, one photo at a time (its API)
+        for im in images:
+            n += len(_DET["d"](im, _DET["up"]))
+        return n
+    for im, faces in zip(images, _DET["d"].detect(images)):
+        for f in faces:
+            align_face(im, f, "five_point", 112)
+            n += 1
+    return n
+
+
+def throughput(files: list[str], kind: str, workers: int, batch: int) -> tuple[float, int]:
+    """Photos/s over `files` in `workers` processes of one thread each (the pool is started and warmed first)."""
+    chunks = [files[i : i + batch] for i in range(0, len(files), batch)]
+    with ProcessPoolExecutor(workers, initializer=_init, initargs=(kind,)) as pool:
+        list(pool.map(_detect_files, [files[:batch]] * workers))
         t0 = time.perf_counter()
-        for im in images:  # one image at a time: what a user's photo stream looks like
-            for f in select_faces(det.detect([im])[0], im.shape, "all"):
-                align_face(im, f, "five_point", 112)
-        times.append(time.perf_counter() - t0)
-    return len(images) / float(np.median(times))
+        faces = sum(pool.map(_detect_files, chunks))
+        return len(files) / (time.perf_counter() - t0), faces
+
+
+def mosaics(lfw: Path, count: int, out: Path) -> list[str]:
+    """1024 x 768 JPEGs of 4 x 3 LFW photos each (12 faces of about 100 px)."""
+    from PIL import Image
+
+    from faceprint.data import read_image
+
+    files = sorted(lfw.rglob("*.jpg"))[::97]
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for m in range(count):
+        tiles = [read_image(files[(12 * m + k) % len(files)]) for k in range(12)]
+        rows = [np.concatenate(tiles[r * 4 : r * 4 + 4], 1) for r in range(3)]
+        p = out / f"mosaic{m:03d}.jpg"
+        Image.fromarray(np.concatenate(rows, 0)).resize((1024, 768), Image.BILINEAR).save(p, quality=92)
+        paths.append(str(p))
+    return paths
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--limit", type=int, help="images per dataset (default: all)")
+    ap.add_argument("--save", help="write this run's LFW detections here (JSON)")
+    ap.add_argument("--reference", help="compare this run's LFW detections with a file written by --save")
+    ap.add_argument("--no-dlib", action="store_true", help="leave dlib's HOG detector out of the speed table")
+    ap.add_argument("--speed-only", action="store_true")
     args = ap.parse_args()
-    from PIL import Image
-
-    from faceprint.data import read_image
-
     print(f"Machine: {machine()}\n")
-    print("| dataset | images | no face | a face centred (15% of side) | best face centred (15% / 10%) "
-          "| several faces | img/s (2 processes) |")
-    print("|---|---|---|---|---|---|---|")
-    results = {}
-    for name, root in [("LFW (deep-funneled, 250 px)", SHARED / "lfw" / "lfw-deepfunneled"),
-                       ("CelebA subset (200 px)", SHARED / "celeba-subset" / "images")]:
-        if not root.exists():
-            print(f"| {name} | not here | | | | | |")
-            continue
-        r = central_fraction(root, args.limit, workers=min(2, os.cpu_count() or 1))
-        results[name] = r
-        print(f"| {name} | {r['images']} | {r['no_face']} | {100 * r['any_15']:.2f}% | {100 * r['best_15']:.2f}% / "
-              f"{100 * r['best_10']:.2f}% | {r['several']} | {r['img_s']:.1f} |", flush=True)
-    for name, r in results.items():
-        if r["misses"]:
-            print(f"\n{name}, images without a centred face: " + ", ".join(Path(p).name for p in r["misses"]))
-        if r["best_not_central"]:
-            print(f"{name}, a centred face found but another one is 'best': "
-                  + ", ".join(Path(p).name for p in r["best_not_central"]))
     lfw = SHARED / "lfw" / "lfw-deepfunneled"
-    if lfw.exists():
-        small = [read_image(p) for p in sorted(lfw.rglob("*.jpg"))[:20]]
-        tiles = [np.concatenate(small[r * 4 : r * 4 + 4], 1) for r in range(3)]
-        group = np.asarray(Image.fromarray(np.concatenate(tiles, 0)).resize((1280, 960)))
-        print("\nDetection + five-point alignment, one image at a time, one process:")
-        print("| image | 1 thread img/s | 2 threads img/s |")
+    if not args.speed_only:
+        print("| dataset | images | no face | a face centred (15% of side) | best face centred (15% / 10%) "
+              "| several faces | img/s (2 processes) |")
+        print("|---|---|---|---|---|---|---|")
+        results = {}
+        for name, root in [("LFW (deep-funneled, 250 px)", lfw),
+                           ("CelebA subset (200 px)", SHARED / "celeba-subset" / "images")]:
+            if not root.exists():
+                print(f"| {name} | not here | | | | | |")
+                continue
+            r = central_fraction(root, args.limit, workers=min(2, os.cpu_count() or 1))
+            results[name] = r
+            print(f"| {name} | {r['images']} | {r['no_face']} | {100 * r['any_15']:.2f}% | "
+                  f"{100 * r['best_15']:.2f}% / {100 * r['best_10']:.2f}% | {r['several']} | {r['img_s']:.1f} |",
+                  flush=True)
+        for name, r in results.items():
+            if r["misses"]:
+                print(f"\n{name}, images without a centred face: " + ", ".join(Path(p).name for p in r["misses"]))
+            if r["best_not_central"]:
+                print(f"{name}, a centred face found but another one is 'best': "
+                      + ", ".join(Path(p).name for p in r["best_not_central"]))
+        det = results.get("LFW (deep-funneled, 250 px)", {}).get("detections")
+        if det and args.save:
+            Path(args.save).write_text(json.dumps(det))
+            print(f"\nLFW detections written to {args.save}")
+        if det and args.reference:
+            c = compare(det, json.loads(Path(args.reference).read_text()))
+            print(f"\nAgainst {args.reference} ({c['images']} LFW images, {c['faces']} reference faces): found again "
+                  f"{100 * c['found'] / max(c['faces'], 1):.2f}%, boxes and landmarks within 1 px "
+                  f"{100 * c['within_1px'] / max(c['found'], 1):.2f}% of those (largest deviation median "
+                  f"{c['dev_median']:.3f} px, 99th pct {c['dev_p99']:.3f} px), {c['extra']} faces not in the reference.")
+    if not lfw.exists():
+        return
+    small = sorted(str(p) for p in lfw.rglob("*.jpg"))[::13][: args.limit or 1000]
+    with tempfile.TemporaryDirectory() as tmp:
+        big = mosaics(lfw, 48, Path(tmp))
+        kinds = [("faceprint MTCNN + alignment", "mtcnn")]
+        if not args.no_dlib:
+            try:
+                import dlib  # noqa: F401
+
+                kinds += [("dlib HOG, upsampled once (face_recognition's default)", "hog1"),
+                          ("dlib HOG, not upsampled (misses faces under ~80 px)", "hog0")]
+            except ImportError:
+                print("\n(dlib is not installed: no HOG rows)")
+        print("\nPhotos/s, decoding included, two worker processes of one thread each (one-process stream in "
+              "brackets):")
+        print(f"| detector | LFW 250 x 250 ({len(small)} photos) | 1024 x 768, 12 faces ({len(big)} photos) |")
         print("|---|---|---|")
-        for label, imgs in [("250 x 250 LFW photo", small), ("1280 x 960 photo, 12 faces", [group] * 3)]:
-            print(f"| {label} | {speed(imgs, 1):.1f} | {speed(imgs, 2):.1f} |", flush=True)
+        for label, kind in kinds:
+            cells = []
+            for files in (small, big):
+                rate, faces = throughput(files, kind, 2, 16)
+                one, _ = throughput(files[: max(len(files) // 4, 16)], kind, 1, 1)
+                cells.append(f"{rate:.1f} ({one:.1f}); {faces / len(files):.2f} faces/photo")
+            print(f"| {label} | {cells[0]} | {cells[1]} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -90,3 +90,24 @@ def numpy_triplet_loss(x, y, triplets, margin, distance, reduction):
             gy[n] += scale * g_an
     value = losses.sum() * scale
     return value, gx, gy
+
+
+def torch_crop_resize(image, boxes, size):
+    """MTCNN's crop, one box at a time through torch's own resizers: the patch (zero outside the image), then
+    area averaging for a box at least `size` wide, bilinear enlargement otherwise."""
+    import torch
+    from torch.nn import functional as F
+
+    _, h, w = image.shape
+    out = torch.zeros(len(boxes), 3, size, size)
+    for i, (x1, y1, x2, y2) in enumerate(np.round(boxes).astype(int)):
+        bw, bh = max(x2 - x1, 1), max(y2 - y1, 1)
+        patch = torch.zeros(3, bh, bw)
+        sx1, sy1, sx2, sy2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
+        if sx2 > sx1 and sy2 > sy1:
+            patch[:, sy1 - y1 : sy2 - y1, sx1 - x1 : sx2 - x1] = image[:, sy1:sy2, sx1:sx2]
+        if bw >= size:
+            out[i] = F.interpolate(patch[None], size=(size, size), mode="area")[0]
+        else:
+            out[i] = F.interpolate(patch[None], size=(size, size), mode="bilinear", align_corners=False)[0]
+    return out

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from faceprint.detection import MTCNN, Face, align_five_point, select_faces, similarity_transform
 from faceprint.detection.alignment import FACENET_TEMPLATE_112, align_box, align_lfw
-from faceprint.detection.mtcnn import nms, proposal_boxes, pyramid_scales, regress, square
+from faceprint.detection.mtcnn import crop_resize, nms, proposal_boxes, pyramid_scales, regress, square
+from tests.reference import torch_crop_resize
 
 
 def test_pyramid_scales_by_hand():
@@ -46,6 +48,23 @@ def test_proposals_from_a_map():
     # cell (row 2, col 3) is the 12x12 window at (6, 4) of the half-size image -> (12, 8, 36, 32) in the photo
     np.testing.assert_allclose(boxes, [[12, 8, 36, 32]])
     assert scores.tolist() == [0.9] and offs.shape == (1, 4)
+
+
+def test_crop_resize_equals_torch_resizers_box_by_box():
+    """The vectorised crops (integral image / bilinear gather) against torch's area and bilinear resizers on each
+    box's zero-padded patch: boxes inside, across the border and wholly outside, non-square, shrunk and enlarged."""
+    rng = np.random.default_rng(0)
+    image = torch.from_numpy(rng.uniform(-1, 1, (3, 57, 83)).astype(np.float32))
+    x1 = rng.uniform(-30, 90, 300)
+    y1 = rng.uniform(-30, 60, 300)
+    side = rng.choice([1, 3, 11, 23, 24, 25, 47, 48, 49, 70, 140], 300) + rng.uniform(0, 1, 300)
+    boxes = np.stack([x1, y1, x1 + side, y1 + side * rng.choice([1.0, 0.8, 1.3], 300)], 1)
+    boxes = np.concatenate([boxes, [[-50, -50, -10, -10], [100, 0, 130, 30], [0, 0, 83, 57]]])
+    for size in (24, 48):
+        fast = crop_resize(image, boxes, size)
+        assert fast.shape == (len(boxes), 3, size, size)
+        np.testing.assert_allclose(fast.numpy(), torch_crop_resize(image, boxes, size).numpy(), atol=1e-5)
+    assert crop_resize(image, np.zeros((0, 4)), 24).shape == (0, 3, 24, 24)
 
 
 def test_similarity_transform_recovers_a_known_one():
@@ -121,3 +140,45 @@ def test_faces_found_on_real_photos(detector, lfw_dir):
     pair = np.concatenate([images[0], images[1]], 1)
     big = np.asarray(Image.fromarray(pair).resize((1000, 500)))
     assert len(select_faces(detector.detect([big])[0], big.shape, "all")) >= 2
+
+
+def test_batched_detection_equals_one_photo_at_a_time(detector):
+    """R-Net and O-Net see the candidates of all photos at once: the same faces as photo by photo."""
+    from faceprint.data import read_image
+    from faceprint.demo import PHOTOS
+
+    images = [read_image(p) for p in sorted(PHOTOS.rglob("*.jpg"))[:8]]
+    images.append(np.full((240, 320, 3), 127, np.uint8))  # no face among faces
+    together = detector.detect(images)
+    for img, faces in zip(images, together):
+        alone = detector.detect([img])[0]
+        assert len(alone) == len(faces)
+        for a, b in zip(alone, faces):
+            np.testing.assert_allclose(a.box, b.box, atol=1e-3)
+            np.testing.assert_allclose(a.landmarks, b.landmarks, atol=1e-3)
+    assert together[-1] == [] and sum(map(len, together)) >= 8
+
+
+def test_aligning_in_worker_processes_keeps_order_and_errors(tmp_path):
+    """FaceAligner.align_paths with two worker processes: the same faces, in the same order, and every unreadable
+    or faceless photo reported as its error, as in one process."""
+    from faceprint.data import ImageReadError
+    from faceprint.demo import PHOTOS
+    from faceprint.detection.pipeline import FaceAligner, NoFaceError
+    from faceprint.data.transforms import Preprocessing
+
+    (tmp_path / "text.jpg").write_text("not an image")
+    Image.fromarray(np.full((200, 200, 3), 90, np.uint8)).save(tmp_path / "blank.png")
+    photos = sorted(PHOTOS.rglob("*.jpg"))[:6]
+    paths = [photos[0], tmp_path / "text.jpg", *photos[1:4], tmp_path / "blank.png", *photos[4:]]
+    aligner = FaceAligner(Preprocessing(input_size=64, alignment="five_point", align_size=112), select="all")
+    one = list(aligner.align_paths(paths, workers=1, chunk=3))
+    two = list(aligner.align_paths(paths, workers=2, chunk=3))
+    assert [p for p, _ in one] == [p for p, _ in two] == [str(p) for p in paths]
+    for (_, a), (_, b) in zip(one, two):
+        assert type(a) is type(b)
+        if isinstance(a, ImageReadError):
+            assert a.reason == b.reason
+        else:
+            assert len(a) == len(b) and all(np.abs(x.image.astype(int) - y.image).max() <= 2 for x, y in zip(a, b))
+    assert isinstance(one[1][1], ImageReadError) and isinstance(one[5][1], NoFaceError)

@@ -48,3 +48,19 @@ def test_unrestricted_protocol_keeps_test_people_out(tmp_path, capsys):
     flipped = json.loads((out / "report_flip-sum.json").read_text())
     assert flipped["flip"] == "sum" and json.loads((out / "report.json").read_text())["flip"] == "none"
     assert (out / "split0" / "best.pt").stat().st_mtime_ns == stamp
+
+
+def test_split_paused_by_time_budget_continues_on_the_next_run(tmp_path):
+    """A long recipe runs in chunks: a split stopped by max_minutes is not done, and the next run resumes it."""
+    from faceprint.training import TrainConfig
+    from faceprint.training.lfw_benchmark import _steps_done, _train_once
+
+    faces = make_synthetic_faces(tmp_path / "faces", identities=12, images_per_identity=4, size=64, seed=5)
+    cfg = TrainConfig(data=[str(faces)], backbone="resnet10_quarter", input_size=48, p=4, k=3, steps=6,
+                      val_every=1000, val_split=0.25, val_num_pairs=40, cache_dir=str(tmp_path / "c"), progress=False,
+                      threads=1, checkpoint_every=2, max_minutes=1e-9)
+    run = tmp_path / "split0"
+    _train_once((cfg, run))
+    assert not (run / "done").exists() and _steps_done(run) == 1
+    _train_once((TrainConfig(**{**cfg.to_dict(), "max_minutes": None}), run))
+    assert (run / "done").exists() and _steps_done(run) == 6

@@ -19,6 +19,9 @@ class ImageReadError(ValueError):
         self.path = str(path)
         self.reason = reason
 
+    def __reduce__(self) -> tuple:  # rebuilt from (path, reason), e.g. when a worker process sends it back
+        return type(self), (self.path, self.reason)
+
 
 def is_image_file(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS

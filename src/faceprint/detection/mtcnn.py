@@ -130,19 +130,79 @@ def proposal_boxes(prob: np.ndarray, reg: np.ndarray, scale: float, threshold: f
     return boxes, prob[ys, xs].astype(np.float64), reg[:, ys, xs].T.astype(np.float64)
 
 
-def crop_resize(image: torch.Tensor, boxes: np.ndarray, size: int) -> torch.Tensor:
-    """(3, H, W) standardised image -> (N, 3, size, size) crops; area outside the image is zero (its mean)."""
-    _, h, w = image.shape
-    out = torch.zeros(len(boxes), 3, size, size)
-    for i, (x1, y1, x2, y2) in enumerate(np.round(boxes).astype(int)):
-        bw, bh = max(x2 - x1, 1), max(y2 - y1, 1)
-        patch = torch.zeros(3, bh, bw)
-        sx1, sy1, sx2, sy2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
-        if sx2 > sx1 and sy2 > sy1:
-            patch[:, sy1 - y1 : sy2 - y1, sx1 - x1 : sx2 - x1] = image[:, sy1:sy2, sx1:sx2]
-        out[i] = F.interpolate(patch[None], size=(size, size), mode="area" if bw >= size else "bilinear",
-                               **({} if bw >= size else {"align_corners": False}))[0]
-    return out
+def _source_index(out_size: int, in_size: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bilinear (align_corners=False) source pixels and weights, as torch's interpolate computes them: per box
+    (in_size: (N,)) and output pixel, the two neighbours i0, i1 and the weight of i1."""
+    scale = in_size[:, None] / out_size
+    src = np.maximum(scale * (np.arange(out_size)[None] + 0.5) - 0.5, 0.0).astype(np.float32)
+    i0 = np.floor(src).astype(np.int64)
+    i0 = np.minimum(i0, in_size[:, None] - 1)
+    i1 = np.minimum(i0 + 1, in_size[:, None] - 1)
+    return i0, i1, src - i0
+
+
+def integral_image(image: torch.Tensor) -> np.ndarray:
+    """(3, H, W) -> (H + 1, W + 1, 3) float64 sums of all pixels above and left of each corner."""
+    img = image.permute(1, 2, 0).numpy()
+    s = np.zeros((img.shape[0] + 1, img.shape[1] + 1, 3))
+    np.cumsum(img, 0, dtype=np.float64, out=s[1:, 1:])
+    np.cumsum(s[1:, 1:], 1, out=s[1:, 1:])
+    return s
+
+
+def crop_resize(image: torch.Tensor, boxes: np.ndarray, size: int, integral: np.ndarray | None = None) -> torch.Tensor:
+    """(3, H, W) standardised image -> (N, 3, size, size) crops; area outside the image is zero (its mean).
+
+    A box at least `size` wide is shrunk by area averaging (torch's adaptive average pooling: bin i covers
+    [floor(i*n/size), ceil((i+1)*n/size))), read from an integral image; a smaller one is enlarged bilinearly
+    (align_corners=False). All boxes of an image in a few array operations: the per-box loop this replaces
+    cost more than R-Net itself. `integral`: the image's integral_image, when several calls share it.
+    """
+    n = len(boxes)
+    out = np.zeros((n, size, size, 3), np.float32)
+    if n == 0:
+        return torch.from_numpy(out).permute(0, 3, 1, 2)
+    img = image.permute(1, 2, 0).numpy()
+    h, w = img.shape[:2]
+    b = np.round(boxes).astype(np.int64)
+    x1, y1 = b[:, 0], b[:, 1]
+    bw, bh = np.maximum(b[:, 2] - x1, 1), np.maximum(b[:, 3] - y1, 1)
+    area = bw >= size
+    if area.any():
+        s = integral_image(image) if integral is None else integral
+        k = np.arange(size)
+        idx = np.flatnonzero(area)
+
+        def bins(origin: np.ndarray, length: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            lo = (k[None] * length[:, None]) // size
+            hi = -((-(k[None] + 1) * length[:, None]) // size)
+            return (np.clip(origin[:, None] + lo, 0, limit), np.clip(origin[:, None] + hi, 0, limit),
+                    (hi - lo).astype(np.float64))
+
+        r0, r1, rn = bins(y1[idx], bh[idx], h)
+        c0, c1, cn = bins(x1[idx], bw[idx], w)
+        flat, stride = s.reshape(-1, 3), w + 1
+        r0, r1, c0, c1 = r0[:, :, None] * stride, r1[:, :, None] * stride, c0[:, None, :], c1[:, None, :]
+        sums = flat[r1 + c1] - flat[r0 + c1] - flat[r1 + c0] + flat[r0 + c0]
+        out[idx] = sums / (rn[:, :, None] * cn[:, None, :])[..., None]
+    if (~area).any():
+        idx = np.flatnonzero(~area)
+        ry0, ry1, ly = _source_index(size, bh[idx])
+        cx0, cx1, lx = _source_index(size, bw[idx])
+
+        def px(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+            """Patch pixels (N, size, size, 3), zero outside the image."""
+            y = y1[idx, None, None] + rows[:, :, None]
+            x = x1[idx, None, None] + cols[:, None, :]
+            inside = ((y >= 0) & (y < h) & (x >= 0) & (x < w))[..., None]
+            return np.where(inside, img[np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)], 0.0)
+
+        ly, lx = ly[:, :, None, None], lx[:, None, :, None]
+        top = px(ry0, cx0) * (1 - lx) + px(ry0, cx1) * lx
+        bottom = px(ry1, cx0) * (1 - lx) + px(ry1, cx1) * lx
+        out[idx] = top * (1 - ly) + bottom * ly
+    out[(b[:, 2] <= x1) | (b[:, 3] <= y1)] = 0  # a box that rounds to nothing covers no pixel: all padding
+    return torch.from_numpy(out).permute(0, 3, 1, 2)
 
 
 class MTCNN(Detector):
@@ -157,57 +217,72 @@ class MTCNN(Detector):
         for net, name in [(self.pnet, "pnet"), (self.rnet, "rnet"), (self.onet, "onet")]:
             net.load_state_dict(torch.load(weights / f"{name}.pt", map_location="cpu", weights_only=True))
             net.requires_grad_(False)
+            # channels-last: oneDNN's convolutions and, above all, max pooling run ~3x faster on these small maps
+            net.to(memory_format=torch.channels_last)
 
     @torch.no_grad()
     def detect(self, images: list[np.ndarray]) -> list[list[Face]]:
-        """Faces per image. Images of one size share each pyramid level's P-Net pass."""
-        out: list[list[Face]] = [[] for _ in images]
-        by_size: dict[tuple[int, int], list[int]] = {}
-        for i, im in enumerate(images):
+        """Faces per image. Images of one size share each pyramid level's P-Net pass; R-Net and O-Net see the
+        candidates of all images at once."""
+        for im in images:
             if im.ndim != 3 or im.shape[2] != 3:
                 raise ValueError(f"expected (H, W, 3) RGB images, got shape {im.shape}")
-            by_size.setdefault(im.shape[:2], []).append(i)
-        for (h, w), idx in by_size.items():
-            batch = (torch.from_numpy(np.stack([images[i] for i in idx])).permute(0, 3, 1, 2).float() - 127.5) / 128
-            for i, faces in zip(idx, self._cascade(batch, h, w)):
-                out[i] = faces
+        std = [(torch.tensor(im).permute(2, 0, 1).float() - 127.5) / 128 for im in images]
+        boxes = self._proposals(images, std)
+        t1, t2, t3 = self.thresholds
+        sums = [integral_image(im) for im in std]
+        # R-Net: refine and reject.
+        prob, off = self._run(self.rnet, std, sums, boxes, 24)
+        for b in range(len(images)):
+            ok = prob[b] > t2
+            bx, sc, of = boxes[b][ok], prob[b][ok], off[b][ok]
+            keep = nms(bx, sc, 0.7)
+            boxes[b] = square(regress(bx[keep], of[keep]))
+        # O-Net: final boxes and landmarks.
+        prob, off, marks = self._run(self.onet, std, sums, boxes, 48)
+        out: list[list[Face]] = []
+        for b in range(len(images)):
+            ok = prob[b] > t3
+            bx, sc, of, mk = boxes[b][ok], prob[b][ok], off[b][ok], marks[b][ok]
+            wh = np.stack([bx[:, 2] - bx[:, 0], bx[:, 3] - bx[:, 1]], 1)
+            points = np.stack([bx[:, None, 0] + mk[:, :5] * wh[:, None, 0],
+                               bx[:, None, 1] + mk[:, 5:] * wh[:, None, 1]], 2)
+            bx = regress(bx, of)
+            keep = nms(bx, sc, 0.7, mode="min")
+            out.append([Face(bx[k], float(sc[k]), points[k]) for k in keep])
         return out
 
-    def _cascade(self, batch: torch.Tensor, h: int, w: int) -> list[list[Face]]:
-        t1, t2, t3 = self.thresholds
-        props: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in range(len(batch))]
-        for scale in pyramid_scales(h, w, self.min_face, self.factor):
-            sh, sw = int(np.ceil(h * scale)), int(np.ceil(w * scale))
-            prob, reg = self.pnet(F.interpolate(batch, size=(sh, sw), mode="area"))
-            for b in range(len(batch)):
-                boxes, scores, offs = proposal_boxes(prob[b].numpy(), reg[b].numpy(), scale, t1)
-                keep = nms(boxes, scores, 0.5)
-                props[b].append((boxes[keep], scores[keep], offs[keep]))
-        results = []
-        for b in range(len(batch)):
-            boxes = np.concatenate([p[0] for p in props[b]]) if props[b] else np.zeros((0, 4))
-            scores = np.concatenate([p[1] for p in props[b]]) if props[b] else np.zeros(0)
-            offs = np.concatenate([p[2] for p in props[b]]) if props[b] else np.zeros((0, 4))
-            keep = nms(boxes, scores, 0.7)
-            boxes = square(regress(boxes[keep], offs[keep]))
-            # R-Net: refine and reject.
-            if len(boxes):
-                prob, off = self.rnet(crop_resize(batch[b], boxes, 24))
-                ok = prob.numpy() > t2
-                boxes, scores, off = boxes[ok], prob.numpy()[ok], off.numpy()[ok]
+    def _proposals(self, images: list[np.ndarray], std: list[torch.Tensor]) -> list[np.ndarray]:
+        """P-Net over each image's pyramid (images of one size in one batch) -> squared candidate boxes per image."""
+        t1 = self.thresholds[0]
+        by_size: dict[tuple[int, int], list[int]] = {}
+        for i, im in enumerate(images):
+            by_size.setdefault(im.shape[:2], []).append(i)
+        out: list[np.ndarray] = [np.zeros((0, 4))] * len(images)
+        for (h, w), idx in by_size.items():
+            batch = torch.stack([std[i] for i in idx])  # area resizing of 3 channels is faster channels-first
+            props: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in idx]
+            for scale in pyramid_scales(h, w, self.min_face, self.factor):
+                sh, sw = int(np.ceil(h * scale)), int(np.ceil(w * scale))
+                level = F.interpolate(batch, size=(sh, sw), mode="area")
+                prob, reg = self.pnet(level.contiguous(memory_format=torch.channels_last))
+                prob, reg = prob.numpy(), reg.numpy()
+                for j in range(len(idx)):
+                    boxes, scores, offs = proposal_boxes(prob[j], reg[j], scale, t1)
+                    keep = nms(boxes, scores, 0.5)
+                    props[j].append((boxes[keep], scores[keep], offs[keep]))
+            for j, i in enumerate(idx):
+                if not props[j]:
+                    continue
+                boxes, scores, offs = (np.concatenate([p[k] for p in props[j]]) for k in range(3))
                 keep = nms(boxes, scores, 0.7)
-                boxes = square(regress(boxes[keep], off[keep]))
-            # O-Net: final boxes and landmarks.
-            faces: list[Face] = []
-            if len(boxes):
-                prob, off, marks = self.onet(crop_resize(batch[b], boxes, 48))
-                ok = prob.numpy() > t3
-                boxes, scores, off, marks = boxes[ok], prob.numpy()[ok], off.numpy()[ok], marks.numpy()[ok]
-                wh = np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], 1)
-                points = np.stack([boxes[:, None, 0] + marks[:, :5] * wh[:, None, 0],
-                                   boxes[:, None, 1] + marks[:, 5:] * wh[:, None, 1]], 2)
-                boxes = regress(boxes, off)
-                keep = nms(boxes, scores, 0.7, mode="min")
-                faces = [Face(boxes[k], float(scores[k]), points[k]) for k in keep]
-            results.append(faces)
-        return results
+                out[i] = square(regress(boxes[keep], offs[keep]))
+        return out
+
+    def _run(self, net: nn.Module, std: list[torch.Tensor], sums: list[np.ndarray], boxes: list[np.ndarray],
+             size: int) -> list[list[np.ndarray]]:
+        """One pass of R-Net or O-Net over the candidates of every image; its outputs split back per image."""
+        crops = torch.cat([crop_resize(im, b, size, s) for im, b, s in zip(std, boxes, sums)])
+        outs = [o.numpy() for o in net(crops.contiguous(memory_format=torch.channels_last))]
+        split = np.cumsum([len(b) for b in boxes])[:-1]
+        return [np.split(o, split) for o in outs]

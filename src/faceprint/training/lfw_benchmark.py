@@ -28,11 +28,25 @@ PROTOCOLS = ("unrestricted", "outside")
 
 
 def _train_once(job: tuple[TrainConfig, Path]) -> None:
-    """Train one split's model unless it is done; a killed benchmark resumes its runs."""
+    """Train one split's model unless it is done; a killed benchmark resumes its runs.
+
+    A run stopped by --max-minutes before its --steps is not done: running the benchmark again continues it (a long
+    recipe in chunks), and the report meanwhile tests the best model so far, with its step stated.
+    """
     cfg, run = job
     if not (run / "done").exists():
-        train(cfg, run, resume=(run / "checkpoint.pt").exists())
-        (run / "done").write_text("")
+        result = train(cfg, run, resume=(run / "checkpoint.pt").exists())
+        if result.step >= cfg.steps or result.collapsed:
+            (run / "done").write_text("")
+
+
+def _steps_done(run: Path) -> int:
+    """The last step a run logged (metrics.csv), 0 if none."""
+    try:
+        rows = (run / "metrics.csv").read_text().strip().splitlines()
+        return int(rows[-1].split(",")[0]) if len(rows) > 1 else 0
+    except (OSError, ValueError):
+        return 0
 
 
 def lfw_benchmark(
@@ -101,7 +115,8 @@ def lfw_benchmark(
         res = evaluate_pairs(model, test, flip=flip, cache_dir=Path(base.cache_dir) if base.cache_dir else None,
                              progress=progress, protocol="pairs.txt")
         halves.append({"split": gi, "test_folds": test_folds, "model": str(run / "best.pt"),
-                       "fingerprint": model.fingerprint, "report": res.report.to_dict()})
+                       "fingerprint": model.fingerprint, "steps_done": _steps_done(run),
+                       "finished": (run / "done").exists(), "report": res.report.to_dict()})
         fold_rows.extend(res.report.folds)
     acc = np.array([f.accuracy for f in fold_rows])
     val = np.array([f.val for f in fold_rows])
@@ -121,7 +136,10 @@ def lfw_benchmark(
              f"test-time flip: {flip})", "",
              f"Accuracy {100 * report['accuracy_mean']:.2f}% +- {100 * report['accuracy_std']:.2f} over 10 folds; "
              f"VAL@FAR={base.far:g} {100 * report['val_mean']:.2f}% +- {100 * report['val_std']:.2f}; "
-             f"AUC {report['auc_mean']:.4f}.", "", "| fold | model | threshold | accuracy | VAL | FAR |",
+             f"AUC {report['auc_mean']:.4f}.", "",
+             *[f"Split {h['split']}: {h['steps_done']} of {base.steps} steps"
+               f"{'' if h['finished'] else ' (paused by --max-minutes: run again to continue)'}." for h in halves],
+             "", "| fold | model | threshold | accuracy | VAL | FAR |",
              "|---|---|---|---|---|---|"]
     for h in halves:
         for f in h["report"]["folds"]:
