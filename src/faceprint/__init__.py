@@ -8,6 +8,14 @@
 __version__ = "0.1.0"
 
 from faceprint.api import load  # noqa: E402
-from faceprint.applications.verification import verify  # noqa: E402
 
 __all__ = ["__version__", "load", "verify"]
+
+
+def __getattr__(name: str):  # type: ignore[no-untyped-def]
+    # imported on first use: `faceprint.load("model.onnx")` then runs without PyTorch
+    if name == "verify":
+        from faceprint.applications.verification import verify
+
+        return verify
+    raise AttributeError(f"module 'faceprint' has no attribute {name!r}")

@@ -136,27 +136,52 @@ def embed_photos(
     progress: bool = True,
     aligner: "FaceAligner | None" = None,
     workers: int | None = None,
+    fps: float = 1.0,
+    min_face: float = 20.0,
 ) -> EmbeddingSet:
     """Raw photos: detect and align each face as the model expects, then embed. A photo without a face, or
     unreadable, is listed in `skipped` and the rest goes on; a photo with several faces gives a row per face.
-    Detection runs in `workers` processes (FaceAligner.align_paths: by default one per core for 48+ photos)."""
+    A video file gives its frames sampled at `fps` per second, each named `<file>#t=<seconds>`.
+    Detection looks for faces of `min_face` pixels and up, in `workers` processes (FaceAligner.align_many: by
+    default one per core for 48+ photos)."""
+    from collections import deque
+
     from tqdm import tqdm
 
     from faceprint.data import ImageReadError
+    from faceprint.data.video import frame_name, is_video_file, read_frames
     from faceprint.detection.pipeline import FaceAligner
 
-    aligner = aligner or FaceAligner(model.preprocessing, select=select)
+    aligner = aligner or FaceAligner(model.preprocessing, select=select, min_face=min_face)
     ids = list(identities) if identities is not None else [""] * len(paths)
     stored, rows, skipped = [], [], []
-    found = aligner.align_paths(paths, workers)
-    for (path, faces), ident in tqdm(zip(found, ids), total=len(ids), desc="detecting faces", unit="img",
-                                     disable=not progress):
+    owners: deque[str] = deque()  # the identity of each item handed to the aligner, in order
+
+    def items():  # type: ignore[no-untyped-def]
+        for path, ident in zip(paths, ids):
+            if not is_video_file(path):
+                owners.append(ident)
+                yield str(path)
+                continue
+            try:
+                for t, frame in read_frames(path, fps):
+                    owners.append(ident)
+                    yield frame_name(path, t), frame
+            except ImageReadError as e:
+                skipped.append(f"{path}: {e.reason}")
+
+    videos = any(is_video_file(p) for p in paths)
+    source = items() if videos else list(items())
+    found = aligner.align_many(source, workers)
+    for name, faces in tqdm(found, total=None if videos else len(ids), desc="detecting faces",
+                            unit="frame" if videos else "img", disable=not progress):
+        ident = owners.popleft()
         if isinstance(faces, ImageReadError):
-            skipped.append(f"{path}: {faces.reason}")
+            skipped.append(f"{name}: {faces.reason}")
             continue
         for f in faces:
             stored.append(model.preprocessing.from_array(f.image))
-            rows.append((str(path), ident, f.face.box, f.index))
+            rows.append((name, ident, f.face.box, f.index))
     emb = model.embed(np.stack(stored), flip=flip) if stored else np.zeros((0, model.config.embedding_size), np.float32)
     return EmbeddingSet(emb, [r[0] for r in rows], [r[1] for r in rows], getattr(model, "fingerprint", ""),
                         model.config.to_dict(), skipped,

@@ -160,7 +160,7 @@ def test_batched_detection_equals_one_photo_at_a_time(detector):
 
 
 def test_aligning_in_worker_processes_keeps_order_and_errors(tmp_path):
-    """FaceAligner.align_paths with two worker processes: the same faces, in the same order, and every unreadable
+    """FaceAligner.align_many with two worker processes: the same faces, in the same order, and every unreadable
     or faceless photo reported as its error, as in one process."""
     from faceprint.data import ImageReadError
     from faceprint.demo import PHOTOS
@@ -172,8 +172,8 @@ def test_aligning_in_worker_processes_keeps_order_and_errors(tmp_path):
     photos = sorted(PHOTOS.rglob("*.jpg"))[:6]
     paths = [photos[0], tmp_path / "text.jpg", *photos[1:4], tmp_path / "blank.png", *photos[4:]]
     aligner = FaceAligner(Preprocessing(input_size=64, alignment="five_point", align_size=112), select="all")
-    one = list(aligner.align_paths(paths, workers=1, chunk=3))
-    two = list(aligner.align_paths(paths, workers=2, chunk=3))
+    one = list(aligner.align_many(paths, workers=1, chunk=3))
+    two = list(aligner.align_many(paths, workers=2, chunk=3))
     assert [p for p, _ in one] == [p for p, _ in two] == [str(p) for p in paths]
     for (_, a), (_, b) in zip(one, two):
         assert type(a) is type(b)

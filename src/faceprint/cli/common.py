@@ -57,6 +57,14 @@ def add_input_options(p: Any, select: str, default: str = "photos") -> None:
                    help=f"{INPUT_HELP} (default {default})")
     p.add_argument("--select", choices=["best", "largest", "central", "all"], default=select,
                    help=f"photos: which faces of a photo to use (default {select})")
+    p.add_argument("--min-face", type=float, default=20.0,
+                   help="photos: the smallest face to look for, in pixels (default 20; larger is faster: "
+                        "detection starts its image pyramid there)")
+
+
+def add_fps_option(p: Any) -> None:
+    p.add_argument("--fps", type=float, default=1.0,
+                   help="video files: frames sampled per second (0: every frame); each is named FILE#t=SECONDS")
 
 
 def resolve_input(model: Any, choice: str, data: str | Path | None) -> str:
@@ -93,10 +101,15 @@ def embeddings_of(model: Any, data: str, args: Any, need_identities: bool = Fals
 
 def embed_inputs(model: Any, paths: list, identities: list | None, args: Any, flip: str = "none") -> Any:
     """Embeddings of the images the command was given, as photos (detect + align) or as ready crops."""
+    from faceprint.data.video import is_video_file
     from faceprint.embeddings import embed_paths, embed_photos
 
     progress = not getattr(args, "no_progress", True)
+    videos = [p for p in paths if is_video_file(p)]
+    if videos and getattr(args, "input", "crops") == "crops":
+        raise UserError(f"{videos[0]}: a video's frames are photos; use --input photos")
     if getattr(args, "input", "crops") == "crops":
         return embed_paths(model, paths, identities, flip=flip, cache_dir=cache_dir_arg(getattr(args, "cache_dir", None)),
                            progress=progress)
-    return embed_photos(model, paths, identities, select=args.select, flip=flip, progress=progress)
+    return embed_photos(model, paths, identities, select=args.select, flip=flip, progress=progress,
+                        fps=getattr(args, "fps", 1.0), min_face=getattr(args, "min_face", 20.0))

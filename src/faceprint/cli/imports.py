@@ -1,4 +1,4 @@
-"""`faceprint import dlib`: other projects' face networks as faceprint model files."""
+"""`faceprint import dlib` and `faceprint export --format onnx`: faceprint models from and to other formats."""
 
 from __future__ import annotations
 
@@ -18,6 +18,25 @@ def cmd_import_dlib(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    import faceprint
+    from faceprint.demo import PHOTOS
+    from faceprint.deploy.export import check_export, export_onnx
+    from faceprint.detection.pipeline import FaceAligner
+
+    model = faceprint.load(args.model)
+    out = export_onnx(model, args.out, opset=args.opset)
+    # The check: the package's sample photos, detected and aligned as the model expects, through both runtimes.
+    photos = sorted(PHOTOS.rglob("*.jpg"))[:8]
+    aligner = FaceAligner(model.preprocessing, select="best")
+    faces = [f.image for _, fs in aligner.align_many(photos, workers=1) if isinstance(fs, list) for f in fs]
+    diff = check_export(model, out, faces)
+    print(f"wrote {out} and {out}.json (model {model.fingerprint}, input (N, 3, {model.preprocessing.input_size}, "
+          f"{model.preprocessing.input_size}) float32 from model.preprocess, dynamic batch); onnxruntime vs "
+          f"PyTorch on {len(faces)} real faces: largest difference {diff:.1e}")
+    return 0
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("import", help="convert another project's face network into a faceprint model file")
     isub = p.add_subparsers(dest="source", required=True)
@@ -26,3 +45,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--weights", help="dlib_face_recognition_resnet_model_v1.dat (default: the one in the "
                                      "installed face_recognition_models package)")
     d.set_defaults(func=cmd_import_dlib)
+
+    e = sub.add_parser("export", help="write a model in a format other runtimes read (ONNX)")
+    e.add_argument("--format", choices=["onnx"], default="onnx")
+    e.add_argument("--model", help="the faceprint model file (default: the shipped model)")
+    e.add_argument("--out", required=True, help="the ONNX file to write; its description goes to OUT.json")
+    e.add_argument("--opset", type=int, default=18, help="ONNX opset")
+    e.set_defaults(func=cmd_export)

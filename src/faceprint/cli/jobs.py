@@ -11,6 +11,7 @@ import numpy as np
 
 from faceprint.cli.common import (
     UserError,
+    add_fps_option,
     add_input_options,
     add_model_option,
     cache_dir_arg,
@@ -349,13 +350,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("embed", help="embeddings of a folder, in the documented .npz format")
-    p.add_argument("data", help="ROOT/<identity>/<image> or a folder of images")
+    p.add_argument("data", help="ROOT/<identity>/<image>, a folder of images, an image or a video file")
     p.add_argument("--out", required=True)
     add_model_option(p)
     p.add_argument("--flip", choices=["none", "sum", "concat"], default="none")
     p.add_argument("--cache-dir")
     p.add_argument("--no-progress", action="store_true")
     add_input_options(p, "best")
+    add_fps_option(p)
     p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser("enroll", help="add faces to a gallery (SQLite file)")
@@ -370,7 +372,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("identify", help="who is this? (top-k from a gallery, or unknown)")
     p.add_argument("--gallery", required=True)
-    p.add_argument("images", nargs="+")
+    p.add_argument("images", nargs="+", help="photos or video files")
     add_model_option(p)
     p.add_argument("--k", type=int, default=5)
     p.add_argument("--vote", type=int, default=1, help="decide by majority of the N nearest faces (default 1: nearest)")
@@ -381,6 +383,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     add_input_options(p, "all")
+    add_fps_option(p)
     p.set_defaults(func=cmd_identify)
 
     p = sub.add_parser("cluster", help="group faces by person")

@@ -10,14 +10,18 @@ exactly the `load` output, so cached and uncached inputs match. A raw photo firs
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
 
 from faceprint.data.images import read_image
+
+if TYPE_CHECKING:  # torch only where tensors are made: an exported (ONNX) model runs without it
+    import torch
 
 ALIGNMENTS = ("lfw", "box", "five_point", "dlib_chip")  # see faceprint.detection.alignment
 
@@ -69,6 +73,27 @@ class Preprocessing:
         img = Image.fromarray(rgb).resize((s, s), Image.Resampling.BILINEAR, box=box, reducing_gap=2.0)
         return np.asarray(img, dtype=np.uint8)
 
+    def stack(self, images: Sequence[str | Path | np.ndarray] | np.ndarray) -> np.ndarray:
+        """(N, S, S, 3) uint8 from image files or RGB arrays of face images; an (N, S, S, 3) array of stored crops
+        is taken as it is."""
+        s = self.stored_size
+        if isinstance(images, np.ndarray) and images.ndim == 4 and images.shape[1:] == (s, s, 3):
+            return images
+        if not len(images):
+            return np.zeros((0, s, s, 3), np.uint8)
+        return np.stack([self.load(im) if isinstance(im, (str, Path)) else self.from_array(im) for im in images])
+
+    def to_input(self, stored: np.ndarray) -> np.ndarray:
+        """(N, S, S, 3) uint8 -> (N, 3, H, W) float32, C-contiguous: the central window, standardised, exactly
+        as `to_tensor` makes it at evaluation. This is what an exported network takes."""
+        s, size = self.stored_size, self.input_size
+        if stored.ndim != 4 or stored.shape[1:] != (s, s, 3):
+            raise ValueError(f"expected (N, {s}, {s}, 3) uint8, got {tuple(stored.shape)}")
+        o = (s - size) // 2
+        x = stored[:, o : o + size, o : o + size].astype(np.float32)
+        x = (x - np.asarray(self.mean, np.float32)) / np.float32(self.std)
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
     def to_tensor(
         self,
         stored: np.ndarray | torch.Tensor,
@@ -81,6 +106,8 @@ class Preprocessing:
         At evaluation the central window; in training a random window, a horizontal flip half of the time, and
         brightness / contrast / saturation scaled by factors in [1 - jitter, 1 + jitter].
         """
+        import torch
+
         if not isinstance(stored, torch.Tensor):
             a = np.asarray(stored)
             # Memory-mapped cache slices are read-only; torch wants writable memory even though it only reads.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +27,7 @@ class NoFaceError(ImageReadError):
     """A photo in which the detector found no face."""
 
 
+Item = str | Path | tuple[str, np.ndarray]  # a photo file, or a named RGB array (e.g. a video frame)
 _WORKER: dict = {}
 PARALLEL_FROM = 48  # photos: below this, starting worker processes (~2 s each) costs more than it saves
 
@@ -41,8 +42,23 @@ def _init_worker(pre: Preprocessing, select: str, min_face: float) -> None:
     _WORKER["aligner"] = FaceAligner(pre, select=select, min_face=min_face)
 
 
-def _align_chunk(paths: list[str]) -> list[list[AlignedFace] | ImageReadError]:
-    return _WORKER["aligner"].align_batch(paths)
+def _align_chunk(items: list[Item]) -> list[list[AlignedFace] | ImageReadError]:
+    return _WORKER["aligner"].align_batch(items)
+
+
+def _name(item: Item) -> str:
+    return item[0] if isinstance(item, tuple) else str(item)
+
+
+def _chunked(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    chunk: list[Item] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 class FaceAligner:
@@ -64,49 +80,59 @@ class FaceAligner:
     def align(self, image: np.ndarray, source: str = "") -> list[AlignedFace]:
         return self._aligned(image, self.detector.detect([image])[0], source)
 
-    def align_batch(self, paths: Sequence[str | Path]) -> list[list[AlignedFace] | ImageReadError]:
+    def align_batch(self, items: Sequence[Item]) -> list[list[AlignedFace] | ImageReadError]:
         """Each photo's faces, or the error that says why it has none; the detector sees the photos together
-        (MTCNN batches photos of one size and the candidates of all)."""
+        (MTCNN batches photos of one size and the candidates of all). An item is a file or (name, RGB array)."""
         out: list[list[AlignedFace] | ImageReadError] = []
-        images: list[tuple[int, np.ndarray]] = []
-        for p in paths:
+        images: list[tuple[int, str, np.ndarray]] = []
+        for item in items:
+            name = _name(item)
             try:
-                images.append((len(out), read_image(p)))
+                images.append((len(out), name, item[1] if isinstance(item, tuple) else read_image(item)))
                 out.append([])
             except ImageReadError as e:
                 out.append(e)
-        found = self.detector.detect([im for _, im in images]) if images else []
-        for (i, im), faces in zip(images, found):
-            aligned = self._aligned(im, faces, str(paths[i]))
-            out[i] = aligned if aligned else NoFaceError(paths[i], "no face found")
+        found = self.detector.detect([im for _, _, im in images]) if images else []
+        for (i, name, im), faces in zip(images, found):
+            aligned = self._aligned(im, faces, name)
+            out[i] = aligned if aligned else NoFaceError(name, "no face found")
         return out
 
-    def align_paths(self, paths: Sequence[str | Path], workers: int | None = None, chunk: int = 16
-                    ) -> Iterator[tuple[str, list[AlignedFace] | ImageReadError]]:
-        """(path, faces or error) for every photo, in order. Decoding and detection run in `workers` processes
-        (default: one per core, from PARALLEL_FROM photos on, when the detector is faceprint's MTCNN)."""
+    def align_many(self, items: Iterable[Item], workers: int | None = None, chunk: int = 16
+                   ) -> Iterator[tuple[str, list[AlignedFace] | ImageReadError]]:
+        """(name, faces or error) for every photo, in order; photos are files or (name, RGB array) pairs, e.g.
+        a video's frames, consumed as they come. Decoding and detection run in `workers` processes (default:
+        one per core, from PARALLEL_FROM photos on or for a stream of unknown length, when the detector is
+        faceprint's MTCNN), with a few chunks in flight so a long stream never sits in memory whole."""
         from faceprint.detection.mtcnn import MTCNN
 
-        paths = [str(p) for p in paths]
-        chunks = [paths[i : i + chunk] for i in range(0, len(paths), chunk)]
         if workers is None:
-            workers = len(os.sched_getaffinity(0)) if len(paths) >= PARALLEL_FROM else 1
-        if workers <= 1 or type(self.detector) is not MTCNN or len(chunks) < 2:
-            results = map(self.align_batch, chunks)
-            for ps, rs in zip(chunks, results):
-                yield from zip(ps, rs)
+            many = len(items) >= PARALLEL_FROM if isinstance(items, Sequence) else True
+            workers = len(os.sched_getaffinity(0)) if many else 1
+        chunks = _chunked(items, chunk)
+        if workers <= 1 or type(self.detector) is not MTCNN:
+            for c in chunks:
+                yield from zip(map(_name, c), self.align_batch(c))
             return
         import multiprocessing
         import sys
+        from collections import deque
         from concurrent.futures import ProcessPoolExecutor
 
         # fork (as torch's DataLoader does; each worker then runs one thread): spawn would re-run the caller's
         # main module, which breaks scripts without a __main__ guard and code typed into a REPL
         ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-        with ProcessPoolExecutor(min(workers, len(chunks)), mp_context=ctx, initializer=_init_worker,
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                                  initargs=(self.pre, self.select, self.detector.min_face)) as pool:
-            for ps, rs in zip(chunks, pool.map(_align_chunk, chunks)):
-                yield from zip(ps, rs)
+            pending: deque = deque()
+            for c in chunks:
+                pending.append((c, pool.submit(_align_chunk, c)))
+                if len(pending) > 2 * workers:
+                    done, fut = pending.popleft()
+                    yield from zip(map(_name, done), fut.result())
+            while pending:
+                done, fut = pending.popleft()
+                yield from zip(map(_name, done), fut.result())
 
     def align_path(self, path: str | Path) -> list[AlignedFace]:
         """Faces of one photo; ImageReadError if unreadable, NoFaceError if no face is found."""

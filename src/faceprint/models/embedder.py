@@ -93,6 +93,11 @@ class FaceEmbedder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return nn.functional.normalize(self.features(x).float(), dim=1)
 
+    def preprocess(self, images: Sequence[str | Path | np.ndarray] | np.ndarray) -> np.ndarray:
+        """Face images (files, RGB arrays, or stored crops) -> the (N, 3, H, W) float32 input the network, and
+        the ONNX file `faceprint export` writes from it, take."""
+        return self.preprocessing.to_input(self.preprocessing.stack(images))
+
     @torch.no_grad()
     def embed(
         self,
@@ -116,13 +121,7 @@ class FaceEmbedder(nn.Module):
         try:
             n = len(images)
             for s in tqdm(range(0, n, batch_size), desc="embedding", unit="batch", disable=not progress):
-                chunk = images[s : s + batch_size]
-                if isinstance(chunk, np.ndarray) and chunk.ndim == 4 and chunk.shape[1] == pre.stored_size:
-                    stored = chunk
-                else:
-                    stored = np.stack([pre.load(im) if isinstance(im, (str, Path)) else pre.from_array(im)
-                                       for im in chunk])
-                x = pre.to_tensor(stored)
+                x = pre.to_tensor(pre.stack(images[s : s + batch_size]))
                 e = self(x)
                 if mode == "sum":
                     e = nn.functional.normalize(e + self(x.flip(3)), dim=1)
