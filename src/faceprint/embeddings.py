@@ -82,10 +82,10 @@ def list_images(root: str | Path) -> tuple[list[Path], list[str]]:
         raise FileNotFoundError(f"no such file or folder: {root}")
     try:
         ds = FaceDataset.from_folders(root)
-        flat = sorted(p for p in root.iterdir() if p.is_file() and is_image_file(p))
+        flat = sorted(p for p in root.iterdir() if is_image_file(p) and not p.is_dir())
         return ds.paths + flat, [ds.identities[i] for i in ds.labels] + [""] * len(flat)
     except ValueError:
-        flat = sorted(p for p in root.iterdir() if p.is_file() and is_image_file(p))
+        flat = sorted(p for p in root.iterdir() if is_image_file(p) and not p.is_dir())
         if not flat:
             raise ValueError(f"{root}: no images (expected ROOT/<identity>/<image> or a folder of images)") from None
         return flat, [""] * len(flat)

@@ -10,7 +10,8 @@ import hashlib
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -84,27 +85,42 @@ class Identification:
     candidates: list[Match] = field(default_factory=list)
 
 
+BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another process's transaction before giving up
+
+
 class Gallery:
+    """One SQLite file. Many processes may read and write it at once: WAL journal (readers never block the writer),
+    writers queue on SQLite's lock for up to BUSY_TIMEOUT_S, and every write takes the lock first (BEGIN
+    IMMEDIATE), so two writers never deadlock half-way through a transaction."""
+
     def __init__(self, path: str | Path, fingerprint: str, embedding_size: int, distance: str,
                  create: bool = True) -> None:
         self.path = Path(path)
         if not self.path.exists() and not create:
             raise GalleryError(f"{self.path}: no such gallery")
+        if self.path.is_dir():
+            raise GalleryError(f"{self.path}: a folder, not a gallery file")
         try:
-            self.db = sqlite3.connect(self.path)
-            self.db.executescript(SCHEMA)
-            meta = dict(self.db.execute("SELECT key, value FROM meta").fetchall())
-        except sqlite3.DatabaseError as e:
-            raise GalleryError(f"{self.path}: not a faceprint gallery ({e})") from None
-        if not meta:
-            with self.db:
-                self.db.executemany("INSERT INTO meta VALUES (?, ?)", [
+            # autocommit mode: transactions are explicit (BEGIN IMMEDIATE ... COMMIT), never implicit
+            self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = FULL")  # a committed enrolment survives a power cut
+            with self.transaction():
+                for statement in filter(str.strip, SCHEMA.split(";")):  # not executescript: it would COMMIT
+                    self.db.execute(statement)
+                # first writer wins; a second one creating the same file at the same moment finds its rows
+                self.db.executemany("INSERT OR IGNORE INTO meta VALUES (?, ?)", [
                     ("format", "faceprint.gallery"), ("model_fingerprint", fingerprint),
                     ("embedding_size", str(embedding_size)), ("distance", distance),
                     ("created", time.strftime("%Y-%m-%dT%H:%M:%S")), ("faceprint_version", __version__)])
-        elif meta.get("format") != "faceprint.gallery":
+            meta = dict(self.db.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.DatabaseError as e:
+            raise GalleryError(f"{self.path}: not a faceprint gallery, or damaged ({e})") from None
+        if meta.get("format") != "faceprint.gallery":
             raise GalleryError(f"{self.path}: not a faceprint gallery")
-        elif meta["model_fingerprint"] != fingerprint:
+        if meta["model_fingerprint"] != fingerprint:
             raise GalleryError(
                 f"{self.path}: gallery was built with model {meta['model_fingerprint']}, not with this model "
                 f"({fingerprint}); embeddings of different models cannot be compared: use that model or a new gallery"
@@ -113,6 +129,19 @@ class Gallery:
         self.distance = distance
         self.embedding_size = embedding_size
         self._matrix: tuple[np.ndarray, np.ndarray, list[str]] | None = None
+        self._version: int | None = None
+
+    @contextmanager
+    def transaction(self, write: bool = True) -> Iterator[None]:
+        """All or nothing, holding the write lock from the start (BEGIN IMMEDIATE); write=False: one consistent
+        snapshot for reading, which never waits for a writer (WAL)."""
+        self.db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def close(self) -> None:
         self.db.close()
@@ -130,10 +159,12 @@ class Gallery:
         this call is written. Returns (added, already present).
         """
         added = present = 0
-        with self.db:  # one transaction: all or nothing
+        with self.transaction():
             for name, source, sha, face_index, emb in items:
                 if emb.shape != (self.embedding_size,):
                     raise GalleryError(f"{source}: embedding of size {emb.shape} for a {self.embedding_size}-d gallery")
+                if not np.isfinite(emb).all():
+                    raise GalleryError(f"{source}: embedding holds NaN or infinity; nothing enrolled")
                 row = self.db.execute(
                     "SELECT i.name FROM faces f JOIN identities i ON f.identity_id = i.id "
                     "WHERE f.content_sha256 = ? AND f.face_index = ?", (sha, face_index)).fetchone()
@@ -152,7 +183,7 @@ class Gallery:
         return added, present
 
     def remove(self, name: str) -> int:
-        with self.db:
+        with self.transaction():
             row = self.db.execute("SELECT id FROM identities WHERE name = ?", (name,)).fetchone()
             if row is None:
                 raise GalleryError(f"no identity {name!r} in {self.path}")
@@ -169,11 +200,19 @@ class Gallery:
     def __len__(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM faces").fetchone()[0])
 
+    def version(self) -> int:
+        """Changes whenever another connection (another process) commits to the file."""
+        return int(self.db.execute("PRAGMA data_version").fetchone()[0])
+
     def matrix(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """(embeddings (N, D), identity index per face (N,), identity names), loaded once and kept."""
-        if self._matrix is None:
-            rows = self.db.execute("SELECT identity_id, embedding FROM faces ORDER BY id").fetchall()
-            names = dict(self.db.execute("SELECT id, name FROM identities").fetchall())
+        """(embeddings (N, D), identity index per face (N,), identity names), kept until the gallery changes
+        (here or in another process)."""
+        version = self.version()
+        if self._matrix is None or version != self._version:
+            self._version = version
+            with self.transaction(write=False):  # one consistent snapshot of both tables
+                rows = self.db.execute("SELECT identity_id, embedding FROM faces ORDER BY id").fetchall()
+                names = dict(self.db.execute("SELECT id, name FROM identities").fetchall())
             ids = sorted(names)
             pos = {i: k for k, i in enumerate(ids)}
             emb = (np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)

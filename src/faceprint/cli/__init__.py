@@ -126,11 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--lfw", help="also evaluate on LFW: the folder holding lfw-deepfunneled/ and protocol/")
     d.set_defaults(func=cmd_demo)
 
-    from faceprint.cli import evaluate, imports, jobs
+    from faceprint.cli import evaluate, imports, jobs, serve
 
     evaluate.add_parsers(sub)
     jobs.add_parsers(sub)
     imports.add_parsers(sub)
+    serve.add_parsers(sub)
 
     i = sub.add_parser("info", help="show a model file's config and fingerprint")
     i.add_argument("model")

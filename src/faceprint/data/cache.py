@@ -31,8 +31,11 @@ def default_cache_dir() -> Path:
 def cache_key(paths: Sequence[Path], spec: dict) -> str:
     h = hashlib.sha256(json.dumps(spec, sort_keys=True).encode())
     for p in paths:
-        st = p.stat()
-        h.update(f"{p.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        try:
+            st = p.stat()
+            h.update(f"{p.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        except (OSError, RuntimeError):  # a dangling link, a loop: reported as unreadable when decoded
+            h.update(f"{p.absolute()}\0missing\n".encode())
     return h.hexdigest()[:24]
 
 

@@ -45,7 +45,8 @@ class FaceDataset:
             for ident_dir in sorted(p for p in root.iterdir() if p.is_dir()):
                 if ident_dir.name in excluded:
                     continue
-                files = sorted(f for f in ident_dir.iterdir() if f.is_file() and is_image_file(f))
+                # every name that says image, readable or not: a bad file gets reported, never silently dropped
+                files = sorted(f for f in ident_dir.iterdir() if is_image_file(f))
                 if files:
                     if ident_dir.name in by_identity:
                         log.debug("identity %s appears in several roots; merging", ident_dir.name)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import io
+import os
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".pgm", ".ppm", ".pbm", ".pnm", ".bmp", ".webp", ".tif", ".tiff"})
+# Files with these names are photos to faceprint: each one is read, or reported with the reason it could not be (HEIC
+# and AVIF only where a Pillow plugin decodes them). Other files in a folder (notes, manifests) are left alone.
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".pgm", ".ppm", ".pbm", ".pnm", ".bmp", ".webp",
+                              ".tif", ".tiff", ".gif", ".heic", ".heif", ".avif"})
 
 
 class ImageReadError(ValueError):
@@ -21,6 +27,10 @@ class ImageReadError(ValueError):
 
     def __reduce__(self) -> tuple:  # rebuilt from (path, reason), e.g. when a worker process sends it back
         return type(self), (self.path, self.reason)
+
+
+class ImageTooLargeError(ImageReadError):
+    """An image over the pixel limit (a decompression bomb, or simply too big to process)."""
 
 
 def is_image_file(path: str | Path) -> bool:
@@ -46,23 +56,63 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB with EXIF orientation applied; raises ImageReadError for anything unreadable."""
-    path = Path(path)
-    if not path.is_file():
-        raise ImageReadError(path, "no such file")
+DEFAULT_MAX_PIXELS = 64_000_000
+
+
+def max_pixels() -> int:
+    """The largest image faceprint decodes, in pixels: FACEPRINT_MAX_PIXELS, else 64 million (a 64 MP photo decodes
+    to 192 MB of RGB). Checked from the header, before any pixel is decoded: a decompression bomb costs nothing."""
+    try:
+        return int(os.environ.get("FACEPRINT_MAX_PIXELS", DEFAULT_MAX_PIXELS))
+    except ValueError:
+        return DEFAULT_MAX_PIXELS
+
+
+def _decode(source: str | Path | BinaryIO, name: str | Path, limit: int | None) -> np.ndarray:
+    limit = max_pixels() if limit is None else limit
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow warns on odd EXIF; the image itself is still fine
-            with Image.open(path) as img:
+            with Image.open(source) as img:
+                w, h = img.size
+                if w * h > limit:
+                    raise ImageTooLargeError(name, f"image too large: {w} x {h} pixels (limit {limit:,}; "
+                                                   "FACEPRINT_MAX_PIXELS)")
                 img.load()
                 img = ImageOps.exif_transpose(img) or img
                 rgb = _to_rgb(img)
+    except ImageReadError:
+        raise
     except UnidentifiedImageError:
-        raise ImageReadError(path, "not an image Pillow can read") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageReadError(path, f"corrupt or truncated image ({e})") from None
+        raise ImageReadError(name, "not an image Pillow can read") from None
+    except Image.DecompressionBombError as e:
+        raise ImageTooLargeError(name, f"image too large ({e})") from None
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
+        raise ImageReadError(name, f"corrupt or truncated image ({e})") from None
     a = np.asarray(rgb, dtype=np.uint8)
     if a.ndim != 3 or a.shape[0] < 2 or a.shape[1] < 2:
-        raise ImageReadError(path, f"image too small ({a.shape[1]}x{a.shape[0]})")
+        raise ImageReadError(name, f"image too small ({a.shape[1]}x{a.shape[0]})")
     return a
+
+
+def read_image(path: str | Path, limit: int | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 RGB with EXIF orientation applied; raises ImageReadError for anything unreadable, and
+    ImageTooLargeError above `limit` pixels (default: max_pixels())."""
+    path = Path(path)
+    if path.is_dir():
+        raise ImageReadError(path, "a folder, not an image file")
+    if not path.is_file():
+        broken = path.is_symlink()
+        raise ImageReadError(path, "a broken symbolic link (or a loop)" if broken else "no such file")
+    try:
+        with open(path, "rb") as f:
+            return _decode(f, path, limit)
+    except PermissionError:
+        raise ImageReadError(path, "permission denied") from None
+    except OSError as e:  # the file itself cannot be read (I/O error, a symlink loop, ...)
+        raise ImageReadError(path, f"cannot read the file ({e.strerror or e})") from None
+
+
+def decode_image(data: bytes, name: str = "upload", limit: int | None = None) -> np.ndarray:
+    """read_image for bytes already in memory (an upload)."""
+    return _decode(io.BytesIO(data), name, limit)

@@ -122,7 +122,7 @@ def align_folder(src: str | Path, dst: str | Path, method: str = "lfw", size: in
                 done.add(json.loads(line)["source"])
             except (ValueError, KeyError):
                 continue  # a line cut by a kill: that image is simply redone
-    files = sorted(p for p in src.rglob("*") if p.is_file() and is_image_file(p))
+    files = sorted(p for p in src.rglob("*") if is_image_file(p))  # unreadable ones are reported, not dropped
     if not files:
         raise ValueError(f"{src}: no images")
     report = AlignReport(total=len(files))

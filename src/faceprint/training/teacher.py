@@ -27,8 +27,11 @@ log = logging.getLogger(__name__)
 
 
 def _file_key(path: Path) -> str:
-    st = path.stat()
-    return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    try:
+        st = path.stat()
+        return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    except (OSError, RuntimeError):  # a dangling link or a loop: no target to remember
+        return f"{path.absolute()}|missing"
 
 
 @contextmanager

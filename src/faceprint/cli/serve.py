@@ -1,0 +1,49 @@
+"""`faceprint serve`: the HTTP service (see faceprint.service.app for what it guarantees)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from faceprint.cli.common import UserError, add_model_option
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from faceprint.service.app import LOOPBACK, ServiceSettings, create_app, read_api_keys
+    except ImportError as e:
+        raise UserError(f"the service needs FastAPI and uvicorn: pip install 'faceprint[serve]' ({e})") from None
+    keys = read_api_keys(os.environ.get("FACEPRINT_API_KEYS"), args.api_key_file)
+    if not keys:
+        if not args.insecure_no_auth:
+            raise UserError("no API key configured: set FACEPRINT_API_KEYS (comma-separated) or --api-key-file; "
+                            "--insecure-no-auth runs without keys, on loopback only")
+        if args.host not in LOOPBACK:
+            raise UserError(f"--insecure-no-auth only listens on loopback ({', '.join(LOOPBACK)}), not {args.host}")
+    settings = ServiceSettings(gallery=Path(args.gallery), model=args.model, api_keys=keys,
+                               max_body_bytes=int(args.max_body_mb * 2**20), max_pixels=args.max_pixels,
+                               timeout_s=args.timeout)
+    app = create_app(settings)
+    print(f"faceprint serve: gallery {args.gallery}, http://{args.host}:{args.port} "
+          f"({len(keys)} API key(s){'' if keys else '; NO AUTH, loopback only'})", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
+                timeout_keep_alive=5, limit_concurrency=args.max_connections, server_header=False)
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="the three jobs over HTTP (embed, verify, enroll, identify, people, health)")
+    p.add_argument("--gallery", required=True, help="the SQLite gallery (the same file `enroll` writes)")
+    add_model_option(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--api-key-file", help="API keys, one per line (besides FACEPRINT_API_KEYS, comma-separated)")
+    p.add_argument("--insecure-no-auth", action="store_true", help="run without API keys (loopback only)")
+    p.add_argument("--max-body-mb", type=float, default=20.0, help="largest request body (413 above)")
+    p.add_argument("--max-pixels", type=int, default=40_000_000, help="largest image in pixels (413 above)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds a request may compute (503 above)")
+    p.add_argument("--max-connections", type=int, default=64, help="concurrent connections (503 above)")
+    p.set_defaults(func=cmd_serve)

@@ -1,0 +1,1 @@
+"""The three jobs over HTTP: `faceprint serve` (FastAPI on uvicorn; `pip install 'faceprint[serve]'`)."""

@@ -1,0 +1,378 @@
+"""`faceprint serve`: embed, verify, enroll, identify, list and delete people over HTTP (FastAPI on uvicorn).
+
+Security model: every route but `GET /health` needs an `X-API-Key` header matching one configured key (compared in
+constant time, never logged); no route reads a path from the client (uploads are decoded in memory; a file name is
+only a label); bodies over `max_body_bytes` and images over `max_pixels` get 413 before any decoding; CORS is off.
+All model and gallery work runs on one worker thread (the CPU has few cores; one SQLite connection lives there), with
+a per-request timeout; the gallery is the same SQLite file the CLI uses, safe beside other processes (WAL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel
+
+from faceprint import __version__
+from faceprint.data.images import ImageReadError, ImageTooLargeError, decode_image
+
+log = logging.getLogger("faceprint.serve")
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+@dataclass
+class ServiceSettings:
+    gallery: Path
+    model: str | None = None
+    api_keys: list[str] = field(default_factory=list)
+    max_body_bytes: int = 20 * 2**20
+    max_pixels: int = 40_000_000
+    timeout_s: float = 60.0
+    max_files: int = 16
+
+
+class Face(BaseModel):
+    box: list[float]
+    score: float
+    embedding: list[float] | None = None
+
+
+class EmbedResponse(BaseModel):
+    model: str
+    faces: list[Face]
+
+
+class VerifyResponse(BaseModel):
+    distance: float
+    threshold: float
+    same: bool
+    distance_kind: str
+    boxes: list[list[float]]
+
+
+class EnrollResponse(BaseModel):
+    name: str
+    added: int
+    already_present: int
+    skipped: list[str]
+
+
+class Candidate(BaseModel):
+    identity: str
+    distance: float
+
+
+class Identified(BaseModel):
+    box: list[float]
+    identity: str
+    distance: float
+    threshold: float
+    candidates: list[Candidate]
+
+
+class IdentifyResponse(BaseModel):
+    faces: list[Identified]
+
+
+class Person(BaseModel):
+    name: str
+    faces: int
+
+
+class PeopleResponse(BaseModel):
+    people: list[Person]
+
+
+class DeleteResponse(BaseModel):
+    name: str
+    faces_removed: int
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    model: str
+
+
+class BodyLimit:
+    """Refuse bodies over `limit` bytes with 413, by Content-Length or by counting a chunked upload, before the
+    app parses anything."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            return await _too_large(send, self.limit)
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.limit:
+                return await _too_large(send, self.limit)
+            chunks.append(body)
+            more = message.get("more_body", False)
+        replay = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+        async def replayed() -> dict:
+            return replay.pop() if replay else await receive()
+
+        await self.app(scope, replayed, send)
+
+
+async def _too_large(send: Any, limit: int) -> None:
+    body = f'{{"detail": "request body over the limit of {limit} bytes"}}'.encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Engine:
+    """The model, the detector and the gallery, used from one thread only."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="faceprint-engine")
+        self._state: dict[str, Any] = {}
+
+    def start(self) -> str:
+        return self.pool.submit(self._load).result()
+
+    def _load(self) -> str:
+        import faceprint
+        from faceprint.applications.recognition import Gallery
+        from faceprint.detection.pipeline import FaceAligner
+        from faceprint.utils.runtime import set_threads, tune_malloc
+
+        tune_malloc()
+        set_threads(None)
+        model = faceprint.load(self.settings.model)
+        self._state.update(
+            model=model, aligner_all=FaceAligner(model.preprocessing, select="all"),
+            gallery=Gallery(self.settings.gallery, model.fingerprint, model.config.embedding_size,
+                            model.config.distance, create=True))
+        self._state["aligner_best"] = FaceAligner(model.preprocessing, detector=self._state["aligner_all"].detector,
+                                                  select="best")
+        return model.fingerprint
+
+    async def run(self, fn: Any, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(loop.run_in_executor(self.pool, fn, *args), self.settings.timeout_s)
+        except asyncio.TimeoutError:
+            raise HTTPException(503, f"busy: the request took over {self.settings.timeout_s:g} s") from None
+
+    # -- work, on the engine thread ------------------------------------------------------------------------------
+    def faces(self, data: bytes, name: str, best: bool) -> tuple[list[Any], np.ndarray]:
+        image = decode_image(data, name, self.settings.max_pixels)
+        aligner = self._state["aligner_best" if best else "aligner_all"]
+        found = aligner.align(image, name)
+        model = self._state["model"]
+        emb = model.embed([f.image for f in found]) if found else np.zeros((0, model.config.embedding_size))
+        return found, emb
+
+    def embed(self, data: bytes, name: str) -> EmbedResponse:
+        found, emb = self.faces(data, name, best=False)
+        return EmbedResponse(model=self._state["model"].fingerprint, faces=[
+            Face(box=_box(f.face.box), score=round(f.face.score, 5), embedding=[float(v) for v in e])
+            for f, e in zip(found, emb)])
+
+    def verify(self, a: tuple[bytes, str], b: tuple[bytes, str], threshold: float | None) -> VerifyResponse:
+        from faceprint.applications.verification import distance, resolve_threshold
+
+        model = self._state["model"]
+        sides = []
+        for data, name in (a, b):
+            found, emb = self.faces(data, name, best=True)
+            if not found:
+                raise HTTPException(422, f"{name}: no face found")
+            sides.append((found[0], emb[0]))
+        t = resolve_threshold(model, threshold)
+        d = float(distance(model, sides[0][1], sides[1][1])[0])
+        return VerifyResponse(distance=d, threshold=t, same=d < t, distance_kind=model.config.distance,
+                              boxes=[_box(s[0].face.box) for s in sides])
+
+    def enroll(self, name: str, uploads: list[tuple[bytes, str]]) -> EnrollResponse:
+        rows, skipped = [], []
+        for data, label in uploads:
+            try:
+                found, emb = self.faces(data, label, best=True)
+            except ImageTooLargeError:
+                raise
+            except ImageReadError as e:
+                skipped.append(f"{label}: {e.reason}")
+                continue
+            if not found:
+                skipped.append(f"{label}: no face found")
+                continue
+            sha = hashlib.sha256(data).hexdigest()
+            rows.append((name, f"upload:{label}"[:200], sha, 0, emb[0]))
+        added, present = self._state["gallery"].enroll(rows) if rows else (0, 0)
+        return EnrollResponse(name=name, added=added, already_present=present, skipped=skipped)
+
+    def identify(self, data: bytes, name: str, k: int) -> IdentifyResponse:
+        from faceprint.applications.recognition import resolve_open_set_threshold
+
+        g, model = self._state["gallery"], self._state["model"]
+        found, emb = self.faces(data, name, best=False)
+        if not found:
+            return IdentifyResponse(faces=[])
+        threshold, _ = resolve_open_set_threshold(model, None, len(g.identities()))
+        results = g.identify(emb, threshold, k=k, index=self._index())
+        return IdentifyResponse(faces=[
+            Identified(box=_box(f.face.box), identity=r.decision, distance=r.distance, threshold=r.threshold,
+                       candidates=[Candidate(identity=c.identity, distance=c.distance) for c in r.candidates])
+            for f, r in zip(found, results)])
+
+    def _index(self) -> Any:
+        """The search index, rebuilt only when the gallery changed (here or in another process)."""
+        from faceprint.applications.recognition import make_index
+
+        g = self._state["gallery"]
+        emb, _, _ = g.matrix()
+        if self._state.get("index_of") is not emb:
+            self._state["index"] = make_index(emb, g.distance) if len(emb) else None
+            self._state["index_of"] = emb
+        return self._state["index"]
+
+    def people(self) -> PeopleResponse:
+        return PeopleResponse(people=[Person(name=n, faces=c) for n, c in self._state["gallery"].identities()])
+
+    def delete(self, name: str) -> DeleteResponse:
+        return DeleteResponse(name=name, faces_removed=self._state["gallery"].remove(name))
+
+    def close(self) -> None:
+        if "gallery" in self._state:
+            self.pool.submit(self._state["gallery"].close).result()
+        self.pool.shutdown()
+
+
+def _box(box: np.ndarray) -> list[float]:
+    return [round(float(v), 1) for v in box]
+
+
+def create_app(settings: ServiceSettings, engine: Engine | None = None) -> Any:
+    """The ASGI app (FastAPI wrapped in the body-size limit). Keys must be set unless the caller allowed no auth."""
+    engine = engine or Engine(settings)
+    fingerprint = engine.start()
+    app = FastAPI(title="faceprint", version=__version__, openapi_url=None, docs_url=None, redoc_url=None,
+                  description="FaceNet embeddings: verification, identification and a gallery of people.")
+    key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+    keys = [k.encode() for k in settings.api_keys]
+
+    def require_key(key: str | None = Depends(key_header)) -> None:
+        if not keys:
+            return  # started with --insecure-no-auth, on loopback only
+        given = (key or "").encode()
+        ok = False
+        for k in keys:  # every key compared, in constant time: neither timing nor order tells which one matched
+            ok |= hmac.compare_digest(given, k)
+        if not ok:
+            raise HTTPException(401, "missing or wrong X-API-Key", headers={"WWW-Authenticate": "X-API-Key"})
+
+    auth = [Depends(require_key)]
+
+    async def read(upload: UploadFile) -> tuple[bytes, str]:
+        return await upload.read(), (upload.filename or "upload")[:120]
+
+    @app.exception_handler(ImageTooLargeError)
+    async def too_large(_: Request, e: ImageTooLargeError) -> JSONResponse:
+        return JSONResponse({"detail": f"{e.path}: {e.reason}"}, status_code=413)
+
+    @app.exception_handler(ImageReadError)
+    async def bad_image(_: Request, e: ImageReadError) -> JSONResponse:
+        return JSONResponse({"detail": f"{e.path}: {e.reason}"}, status_code=400)
+
+    from faceprint.applications.recognition import GalleryError
+
+    @app.exception_handler(GalleryError)
+    async def gallery_error(_: Request, e: GalleryError) -> JSONResponse:
+        msg = str(e)
+        return JSONResponse({"detail": msg}, status_code=404 if "no identity" in msg or "is empty" in msg else 409)
+
+    @app.exception_handler(ValueError)
+    async def value_error(_: Request, e: ValueError) -> JSONResponse:
+        return JSONResponse({"detail": str(e).splitlines()[0] if str(e) else "bad request"}, status_code=400)
+
+    @app.get("/health", response_model=Health)
+    async def health() -> Health:
+        return Health(status="ok", version=__version__, model=fingerprint)
+
+    @app.get("/openapi.json", dependencies=auth, include_in_schema=False)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.post("/embed", response_model=EmbedResponse, dependencies=auth)
+    async def embed(image: UploadFile = File(...)) -> EmbedResponse:
+        """Every face in the photo: box, detector score, embedding (unit vector)."""
+        return await engine.run(engine.embed, *await read(image))
+
+    @app.post("/verify", response_model=VerifyResponse, dependencies=auth)
+    async def verify(image1: UploadFile = File(...), image2: UploadFile = File(...),
+                     threshold: float | None = Form(None, ge=0, le=4)) -> VerifyResponse:
+        """The best face of each photo: same person when their distance is below the threshold (the model's)."""
+        return await engine.run(engine.verify, await read(image1), await read(image2), threshold)
+
+    @app.post("/enroll", response_model=EnrollResponse, dependencies=auth)
+    async def enroll(name: str = Form(..., min_length=1, max_length=200),
+                     images: list[UploadFile] = File(...)) -> EnrollResponse:
+        """Add the best face of each photo to the gallery under NAME (idempotent: the same photo twice adds once)."""
+        if len(images) > settings.max_files:
+            raise HTTPException(413, f"at most {settings.max_files} images per request")
+        if not name.strip() or any(ord(c) < 32 for c in name):
+            raise HTTPException(400, "name must be printable and not blank")
+        return await engine.run(engine.enroll, name.strip(), [await read(u) for u in images])
+
+    @app.post("/identify", response_model=IdentifyResponse, dependencies=auth)
+    async def identify(image: UploadFile = File(...), k: int = Query(5, ge=1, le=100)) -> IdentifyResponse:
+        """Who is each face in the photo: top-k identities, or "unknown" (open set, the model's threshold for this
+        gallery's number of people)."""
+        return await engine.run(engine.identify, *await read(image), k)
+
+    @app.get("/people", response_model=PeopleResponse, dependencies=auth)
+    async def people() -> PeopleResponse:
+        return await engine.run(engine.people)
+
+    @app.delete("/people/{name}", response_model=DeleteResponse, dependencies=auth)
+    async def delete(name: str) -> DeleteResponse:
+        """Remove a person and all their faces."""
+        return await engine.run(engine.delete, name)
+
+    @app.on_event("shutdown")
+    async def shutdown() -> None:
+        engine.close()
+
+    return BodyLimit(app, settings.max_body_bytes)
+
+
+def read_api_keys(env_value: str | None, key_file: str | None) -> list[str]:
+    """Keys from FACEPRINT_API_KEYS (comma-separated) and/or a file (one per line; # comments). Short keys are
+    refused: they are guessable."""
+    keys = [k.strip() for k in (env_value or "").split(",") if k.strip()]
+    if key_file:
+        for line in Path(key_file).read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                keys.append(line)
+    short = [k for k in keys if len(k) < 16]
+    if short:
+        raise ValueError(f"{len(short)} API key(s) shorter than 16 characters: use long random keys "
+                         "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
+    return keys

@@ -1,0 +1,209 @@
+"""`faceprint serve`, the real server on loopback: keys required (and checked), the three jobs answer as the library
+does, oversize bodies and decompression bombs get 413, bad images 400 with a message, and a schema-driven fuzz run
+finds no 5xx."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+
+from faceprint.demo import PHOTOS, STRANGER  # noqa: E402
+
+KEY = "test-key-0123456789abcdef"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(gallery: Path, *extra: str, env_keys: str | None = KEY, wait: bool = True):  # type: ignore[no-untyped-def]
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "FACEPRINT_API_KEYS"}
+    if env_keys is not None:
+        env["FACEPRINT_API_KEYS"] = env_keys
+    proc = subprocess.Popen([sys.executable, "-m", "faceprint", "serve", "--gallery", str(gallery), "--port",
+                             str(port), *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    if wait:
+        for _ in range(300):
+            if proc.poll() is not None:
+                raise AssertionError(f"server ended: {proc.stdout.read()}")
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            proc.kill()
+            raise AssertionError("server did not start")
+    return proc, url
+
+
+def _stop(proc) -> None:  # type: ignore[no-untyped-def]
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    proc, url = _serve(tmp_path_factory.mktemp("serve") / "g.db")
+    yield url
+    _stop(proc)
+
+
+def _photo(name: str, i: int) -> Path:
+    return sorted((PHOTOS / name).glob("*.jpg"))[i]
+
+
+def _files(field: str, *paths: Path) -> list:
+    return [(field, (p.name, p.read_bytes(), "image/jpeg")) for p in paths]
+
+
+H = {"X-API-Key": KEY}
+
+
+def test_refuses_to_start_without_a_key(tmp_path):
+    proc, _ = _serve(tmp_path / "g.db", env_keys=None, wait=False)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "no API key configured" in out
+    proc, _ = _serve(tmp_path / "g.db", "--insecure-no-auth", "--host", "0.0.0.0", env_keys=None, wait=False)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "loopback" in out
+    proc, _ = _serve(tmp_path / "g.db", env_keys="short", wait=False)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2 and "shorter than 16" in out
+
+
+def test_every_route_but_health_needs_the_key(server):
+    assert httpx.get(f"{server}/health").json()["status"] == "ok"
+    for method, path in [("GET", "/openapi.json"), ("GET", "/people"), ("POST", "/embed"), ("POST", "/verify"),
+                         ("POST", "/enroll"), ("POST", "/identify"), ("DELETE", "/people/x")]:
+        for headers in ({}, {"X-API-Key": "wrong-key-0123456789abcdef"}, {"X-API-Key": KEY[:-1]}):
+            r = httpx.request(method, f"{server}{path}", headers=headers)
+            assert r.status_code == 401, (method, path, headers, r.status_code)
+    schema = httpx.get(f"{server}/openapi.json", headers=H).json()
+    assert {"/embed", "/verify", "/enroll", "/identify", "/people", "/people/{name}", "/health"} <= set(schema["paths"])
+    assert httpx.get(f"{server}/docs", headers=H).status_code == 404  # no HTML pages that load scripts from a CDN
+
+
+def test_the_three_jobs(server):
+    import faceprint
+    from faceprint.applications.verification import distance
+    from faceprint.embeddings import embed_photos
+
+    people = ["Colin_Powell", "Laura_Bush", "Tony_Blair"]
+    for name in people:
+        r = httpx.post(f"{server}/enroll", headers=H, data={"name": name},
+                       files=_files("images", _photo(name, 0), _photo(name, 1)), timeout=120)
+        assert r.status_code == 200, r.text
+        assert r.json()["added"] == 2
+    again = httpx.post(f"{server}/enroll", headers=H, data={"name": people[0]},
+                       files=_files("images", _photo(people[0], 0)), timeout=120).json()
+    assert again["added"] == 0 and again["already_present"] == 1  # idempotent
+    listed = httpx.get(f"{server}/people", headers=H).json()["people"]
+    assert listed == [{"name": n, "faces": 2} for n in people]
+
+    for name in people:
+        r = httpx.post(f"{server}/identify", headers=H, files=_files("image", _photo(name, 2)), timeout=120).json()
+        assert r["faces"][0]["identity"] == name
+    stranger = httpx.post(f"{server}/identify", headers=H, files=_files("image", _photo(STRANGER, 0)),
+                          timeout=120).json()
+    assert stranger["faces"][0]["identity"] == "unknown"
+
+    a, b, c = _photo("Laura_Bush", 0), _photo("Laura_Bush", 2), _photo("Tony_Blair", 0)
+    model = faceprint.load()
+    same = httpx.post(f"{server}/verify", headers=H, files=_files("image1", a) + _files("image2", b),
+                      timeout=120).json()
+    diff = httpx.post(f"{server}/verify", headers=H, files=_files("image1", a) + _files("image2", c),
+                      timeout=120).json()
+    assert same["same"] is True and diff["same"] is False
+    assert same["threshold"] == pytest.approx(model.config.threshold)
+    es = embed_photos(model, [a, b], select="best", progress=False, workers=1)  # the CLI's path: same distance
+    assert same["distance"] == pytest.approx(float(distance(model, es.embeddings[0], es.embeddings[1])[0]), abs=1e-5)
+
+    emb = httpx.post(f"{server}/embed", headers=H, files=_files("image", a), timeout=120).json()
+    assert emb["model"] == model.fingerprint and len(emb["faces"][0]["embedding"]) == 128
+    assert np.linalg.norm(emb["faces"][0]["embedding"]) == pytest.approx(1, abs=1e-4)
+
+    r = httpx.delete(f"{server}/people/Tony_Blair", headers=H).json()
+    assert r == {"name": "Tony_Blair", "faces_removed": 2}
+    assert httpx.delete(f"{server}/people/Tony_Blair", headers=H).status_code == 404
+    after = httpx.post(f"{server}/identify", headers=H, files=_files("image", _photo("Tony_Blair", 2)),
+                       timeout=120).json()
+    assert after["faces"][0]["identity"] != "Tony_Blair"
+
+
+def _png_bomb(width: int = 50_000, height: int = 50_000) -> bytes:
+    """A tiny PNG whose header claims width x height pixels."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 1024)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def test_limits_and_bad_images(server):
+    big = b"0" * (21 * 2**20)
+    r = httpx.post(f"{server}/embed", headers=H, files=[("image", ("big.jpg", big, "image/jpeg"))], timeout=60)
+    assert r.status_code == 413
+
+    def chunked():  # no Content-Length: the limit counts the bytes as they come
+        for _ in range(22):
+            yield b"1" * 2**20
+
+    r = httpx.post(f"{server}/embed", headers={**H, "Content-Type": "multipart/form-data; boundary=x"},
+                   content=chunked(), timeout=60)
+    assert r.status_code == 413
+    r = httpx.post(f"{server}/embed", headers=H, files=[("image", ("bomb.png", _png_bomb(), "image/png"))])
+    assert r.status_code == 413 and "too large" in r.json()["detail"]
+    jpeg = _photo("Laura_Bush", 0).read_bytes()
+    for name, data in [("cut.jpg", jpeg[: len(jpeg) // 3]), ("text.jpg", b"hello, not an image"),
+                       ("empty.png", b"")]:
+        r = httpx.post(f"{server}/embed", headers=H, files=[("image", (name, data, "image/jpeg"))], timeout=60)
+        assert r.status_code == 400 and name in r.json()["detail"], (name, r.status_code, r.text)
+    blank = io.BytesIO()
+    from PIL import Image
+
+    Image.new("RGB", (200, 200), (120, 120, 120)).save(blank, "PNG")
+    r = httpx.post(f"{server}/verify", headers=H, files=[("image1", ("blank.png", blank.getvalue(), "image/png")),
+                                                         ("image2", ("blank.png", blank.getvalue(), "image/png"))])
+    assert r.status_code == 422 and "no face" in r.json()["detail"]
+    assert httpx.post(f"{server}/enroll", headers=H, data={"name": "x"}, files=[]).status_code == 422
+    assert httpx.get(f"{server}/health").status_code == 200  # and the server is still up
+
+
+@pytest.mark.skipif(shutil.which("st") is None and not (Path(sys.executable).parent / "st").exists(),
+                    reason="schemathesis is not installed")
+def test_schema_fuzz_finds_no_server_error(tmp_path):
+    proc, url = _serve(tmp_path / "fuzz.db")
+    try:
+        st = str(Path(sys.executable).parent / "st") if (Path(sys.executable).parent / "st").exists() else "st"
+        out = subprocess.run([st, "run", f"{url}/openapi.json", "-H", f"X-API-Key: {KEY}", "--checks",
+                              "not_a_server_error", "-n", "25", "--seed", "1", "--request-timeout", "60",
+                              "--no-color"],
+                             capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+        assert httpx.get(f"{url}/health").status_code == 200
+    finally:
+        _stop(proc)
