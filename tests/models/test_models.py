@@ -75,18 +75,26 @@ def test_refuses_non_models(tmp_path):
 
 
 class _Exploit:
+    """Unpickling this writes a file: proof that code ran."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
     def __reduce__(self):
-        return (print, ("code ran on load",))
+        return (exec, (f"open({self.marker!r}, 'w').write('code ran on load')",))
 
 
 def test_never_unpickles_code(tmp_path, capsys):
+    marker = tmp_path / "pwned.txt"
     with open(tmp_path / "evil.pt", "wb") as f:
-        pickle.dump({"format": "faceprint.model", "x": _Exploit()}, f)
-    torch.save({"format": "faceprint.model", "x": _Exploit()}, tmp_path / "evil2.pt")
+        pickle.dump({"format": "faceprint.model", "x": _Exploit(marker)}, f)
+    torch.save({"format": "faceprint.model", "x": _Exploit(marker)}, tmp_path / "evil2.pt")
     for name in ("evil.pt", "evil2.pt"):
         with pytest.raises(ModelFileError):
             load_model(tmp_path / name)
-    assert "code ran" not in capsys.readouterr().out
+    assert not marker.exists()
+    pickle.loads(pickle.dumps(_Exploit(marker)))  # the exploit itself works: unpickled the unsafe way, it writes
+    assert marker.exists()
 
 
 def test_damaged_weights_are_detected(tmp_path):

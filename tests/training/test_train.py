@@ -153,3 +153,16 @@ def test_teacher_guided_training(faces, tmp_path):
     assert store.stat().st_mtime_ns == before
     with pytest.raises(ValueError, match="need a teacher"):
         TrainConfig(data=[str(faces)], relation_weight=1.0).validate()
+
+
+def test_validation_pairs_from_a_tiny_set_terminate():
+    """Fewer different-identity pairs exist than asked for: all of them are used (this used to loop forever)."""
+    from faceprint.data import FaceDataset
+    from faceprint.training.validation import make_pairs
+
+    ds = FaceDataset([Path(f"/x/{i}_{j}.jpg") for i in range(2) for j in range(3)], np.repeat([0, 1], 3), ["a", "b"])
+    pairs = make_pairs(ds, 200)
+    assert sum(p.same for p in pairs) == 6 and sum(not p.same for p in pairs) == 9
+    assert len({(p.path1, p.path2) for p in pairs}) == 15
+    with pytest.raises(ValueError, match="2 identities"):
+        make_pairs(FaceDataset([Path("/x/1.jpg"), Path("/x/2.jpg")], np.array([0, 0]), ["a"]), 10)

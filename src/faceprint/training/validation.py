@@ -49,9 +49,17 @@ def make_pairs(dataset: FaceDataset, n_pairs: int, seed: int = 0, n_folds: int =
         raise ValueError("validation identities need at least 2 images each to form positive pairs")
     n_pos = min(n_pairs // 2, len(candidates))
     pos = [candidates[i] for i in rng.choice(len(candidates), n_pos, replace=False)]
-    neg: set[tuple[int, int]] = set()
     n = len(dataset)
-    while len(neg) < n_pairs - n_pos:
+    available = n * (n - 1) // 2 - len(candidates)  # distinct different-identity pairs
+    if available == 0:
+        raise ValueError("validation needs at least 2 identities to form negative pairs: hold out a larger share "
+                         "of the identities for validation, or give more")
+    n_neg = min(n_pairs - n_pos, available)
+    neg: set[tuple[int, int]] = set()
+    if available <= 4 * n_neg:  # a small set: draw from all of them (sampling would take ever longer, or forever)
+        every = [(a, b) for a in range(n) for b in range(a + 1, n) if dataset.labels[a] != dataset.labels[b]]
+        neg = {every[i] for i in rng.choice(len(every), n_neg, replace=False)}
+    while len(neg) < n_neg:
         a, b = (int(v) for v in rng.integers(0, n, 2))
         if dataset.labels[a] != dataset.labels[b]:
             neg.add((min(a, b), max(a, b)))
