@@ -71,6 +71,7 @@ def main() -> None:
         ("enroll", ["enroll", "--gallery", str(g), str(root), "--no-progress"]),
         ("identify", ["identify", "--gallery", str(g), *good[:4], *bad, "--json", "--no-progress"]),
         ("cluster", ["cluster", str(root), "--out", str(work / "clusters"), "--no-progress"]),
+        ("evaluate identify", ["evaluate", "identify", "--data", str(root), "--input", "photos", "--no-progress"]),
         ("verify (a good photo against each bad file)", None),
         ("train", ["train", "--data", str(root), "--out", str(work / f"run_{time.time_ns()}"), "--backbone",
                    "resnet10_quarter", "--input-size", "48", "--p", "3", "--k", "2", "--steps", "2", "--val-split",

@@ -94,3 +94,39 @@ def test_two_processes_creating_one_gallery_at_once(tmp_path):
         problems.append(errors.get())
     assert not problems, "\n".join(problems)
     assert len(Gallery(path, "fp", D, "squared_l2", create=False)) == 6 * 2 * 3
+
+
+def test_enroll_commands_at_once_and_identify_while_enrolling(tmp_path):
+    """The real commands: two `faceprint enroll` processes on one gallery at once, and `faceprint identify` while
+    they run; all exit 0, nobody sees "database is locked", every face is in once."""
+    import shutil
+    import subprocess
+    import sys
+
+    import faceprint
+    from faceprint.demo import PHOTOS
+
+    people = sorted(d for d in PHOTOS.iterdir() if d.is_dir())
+    first, halves = tmp_path / "first", [tmp_path / "a", tmp_path / "b"]
+    shutil.copytree(people[0], first / people[0].name)
+    for i, d in enumerate(people[1:]):
+        shutil.copytree(d, halves[i % 2] / d.name)
+    g = str(tmp_path / "g.db")
+    cmd = [sys.executable, "-m", "faceprint"]
+    seed = subprocess.run([*cmd, "enroll", "--gallery", g, str(first), "--no-progress"], capture_output=True, text=True)
+    assert seed.returncode == 0, seed.stderr
+    procs = [subprocess.Popen([*cmd, "enroll", "--gallery", g, str(h), "--no-progress"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for h in halves]
+    probe = str(sorted(people[0].glob("*.jpg"))[0])
+    readers = [subprocess.Popen([*cmd, "identify", "--gallery", g, probe, "--no-progress"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = []
+    for p in procs + readers:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0 and "locked" not in err and "Traceback" not in err, err[-2000:]
+        outs.append(out)
+    assert all(f": {people[0].name} (nearest" in out for out in outs[2:])  # identified while the others wrote
+    model = faceprint.load()
+    with Gallery(g, model.fingerprint, 128, "squared_l2", create=False) as gal:
+        assert len(gal) == len(list(PHOTOS.rglob("*.jpg")))
+        assert {n for n, _ in gal.identities()} == {d.name for d in people}

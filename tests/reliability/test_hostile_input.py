@@ -86,6 +86,10 @@ def test_embed_enroll_identify_cluster_align_over_a_mixed_folder(mixed, tmp_path
     text = _no_crash(out)
     assert out.returncode == 0 and all(b in text for b in bad)
 
+    out = _run("evaluate", "identify", "--data", str(root), "--no-progress")
+    text = _no_crash(out)
+    assert out.returncode == 0 and all(b in text for b in bad), text[-2000:]
+
     out = _run("align", str(root), str(tmp_path / "aligned"), "--no-progress")
     text = _no_crash(out)
     assert out.returncode == 0
