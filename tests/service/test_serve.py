@@ -202,7 +202,7 @@ def test_schema_fuzz_finds_no_server_error(tmp_path):
         out = subprocess.run([st, "run", f"{url}/openapi.json", "-H", f"X-API-Key: {KEY}", "--checks",
                               "not_a_server_error", "-n", "25", "--seed", "1", "--request-timeout", "60",
                               "--no-color"],
-                             capture_output=True, text=True, timeout=600)
+                             capture_output=True, text=True, timeout=600, cwd=tmp_path)
         assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
         assert httpx.get(f"{url}/health").status_code == 200
     finally:
