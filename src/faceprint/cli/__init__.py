@@ -39,17 +39,46 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
             g.add_argument(flag, dest=f.name, type=t, default=None, metavar=t.__name__.upper())
 
 
+def _torchrun(nproc: int, argv: list[str]) -> int:
+    """`faceprint train --nproc-per-node N ...` is `torchrun --standalone --nproc-per-node N -m faceprint -- train ...`
+    (the `--` stops torchrun from taking faceprint's --p and --k for abbreviations of its own options)."""
+    import os
+    import subprocess
+
+    rest, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc-per-node":
+            skip = True
+        elif not a.startswith("--nproc-per-node="):
+            rest.append(a)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m",
+           "faceprint", "--", *rest]
+    log.info("running %s", " ".join(cmd))
+    return subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}).returncode
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    import os
+
     from faceprint.training import TrainConfig, train
+
+    if args.nproc_per_node and args.nproc_per_node > 1 and "WORLD_SIZE" not in os.environ:
+        return _torchrun(args.nproc_per_node, sys.argv[1:] if args.argv is None else args.argv)
 
     overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
     config = TrainConfig.load(args.config, **overrides)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(out / "train.log")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger().addHandler(handler)
+    main_rank = int(os.environ.get("RANK", "0")) == 0  # under torchrun, rank 0 speaks for the job
+    if main_rank:
+        handler = logging.FileHandler(out / "train.log")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger().addHandler(handler)
     result = train(config, out, resume=args.resume)
+    if not main_rank:
+        return 0
     print(f"trained {result.step} steps; models in {out} (best.pt = step {result.best_step}, last.pt)")
     if result.report is not None:
         print(f"last validation: {result.report.summary()}")
@@ -100,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="run folder: checkpoint, best.pt/last.pt, metrics.csv, curves.png")
     t.add_argument("--config", help="YAML file of training settings")
     t.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    t.add_argument("--nproc-per-node", type=int, metavar="N",
+                   help="train in N processes on this machine (torchrun; DistributedDataParallel, gloo on CPUs)")
     _add_train_options(t)
     t.set_defaults(func=cmd_train)
 
@@ -141,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = argv
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("matplotlib").setLevel(logging.WARNING)

@@ -73,7 +73,8 @@ class TrainConfig:
     open_set_far: float = 0.01  # open-set thresholds fitted on held-out identities let this fraction of strangers in
     # Run
     seed: int = 0
-    threads: int | None = None
+    threads: int | None = None  # default: all cores, shared out among the processes of this machine under torchrun
+    dist_backend: str = "auto"  # under torchrun: auto (NCCL with GPUs, gloo on CPUs) | gloo | nccl
     bf16: bool = False  # bf16 autocast for the network (mining and loss stay fp32)
     channels_last: bool = True
     checkpoint_every: int = 100
@@ -90,6 +91,7 @@ class TrainConfig:
             "schedule": ("constant", "cosine", "step"),
             "select_by": ("val", "accuracy", "auc"),
             "teacher_input": ("photos", "crops"),
+            "dist_backend": ("auto", "gloo", "nccl"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

@@ -10,6 +10,7 @@ import csv
 import json
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,9 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as tdist
 import yaml
+from torch import nn
 from tqdm import tqdm
 
 from faceprint.applications.clustering import calibrate_clustering
@@ -29,6 +32,7 @@ from faceprint.miners import Miner, SemiHardMiner, Triplets, get_miner
 from faceprint.models import FaceEmbedder, ModelConfig, backbone_spec, save_model
 from faceprint.training.checkpoint import load_checkpoint, save_checkpoint
 from faceprint.training.config import TrainConfig
+from faceprint.training.ddp import broadcast_flag, convert_sync_batchnorm, gather, init_from_env, local_threads
 from faceprint.training.plots import plot_curves
 from faceprint.training.validation import PairSet, Validator, make_pairs
 from faceprint.utils.runtime import set_threads, tune_malloc
@@ -145,8 +149,15 @@ class Trainer:
         if not resume and self.checkpoint_path.exists():
             raise FileExistsError(f"{self.run_dir} holds a run already: pass --resume to continue it, or another --out")
         tune_malloc()
-        set_threads(c.threads)
+        self.rank, self.world = init_from_env(c.dist_backend)
+        self.main = self.rank == 0  # the one process that validates, calibrates, logs and writes files
+        set_threads(c.threads or (local_threads() if self.world > 1 else None))
+        batch = c.p * c.k + c.extra_negatives
+        if batch % self.world:
+            raise ValueError(f"the batch ({batch} images) must split evenly over {self.world} processes")
         cache_dir = Path(c.cache_dir) if c.cache_dir else None
+        if self.world > 1 and not self.main:
+            tdist.barrier()  # rank 0 decodes the images into the cache first; the others then read it
 
         spec = backbone_spec(c.backbone)
         pre = preprocessing_for(c.data, c.input_size or spec.input_size, c.crop)
@@ -184,6 +195,8 @@ class Trainer:
                 emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
             self.teacher = torch.from_numpy(emb.astype(np.float32)), torch.from_numpy(ok)
             log.info("teacher targets for %d of %d training images", int(ok.sum()), len(ok))
+        if self.world > 1 and self.main:
+            tdist.barrier()
 
         torch.manual_seed(c.seed)  # the initial weights
         self.model = FaceEmbedder(ModelConfig(
@@ -194,6 +207,10 @@ class Trainer:
         ))
         if c.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.net: nn.Module = self.model  # what the training step calls: the model, or DDP around it
+        if self.world > 1:
+            convert_sync_batchnorm(self.model)
+            self.net = nn.parallel.DistributedDataParallel(self.model, broadcast_buffers=False)
         self.optimizer = self._optimizer()
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         miner_args: dict[str, Any] = {"margin": c.margin, "distance": c.distance}
@@ -213,7 +230,8 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         if resume and self.checkpoint_path.exists():
             self._restore()
-        (self.run_dir / "config.yaml").write_text(yaml.safe_dump(c.to_dict(), sort_keys=False))
+        if self.main:
+            (self.run_dir / "config.yaml").write_text(yaml.safe_dump(c.to_dict(), sort_keys=False))
 
     # -- set-up helpers ----------------------------------------------------------------------------------------
     def _optimizer(self) -> torch.optim.Optimizer:
@@ -253,8 +271,13 @@ class Trainer:
         x = self.model.preprocessing.to_tensor(self.images[self.good[idx]], train=True, generator=gen, jitter=c.jitter)
         labels = torch.as_tensor(self.labels[idx])
         self.model.train()
+        if self.world > 1:  # this process's contiguous share of the batch; the shares are gathered in rank order
+            n = len(idx) // self.world
+            x = x[self.rank * n : (self.rank + 1) * n]
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=c.bf16):
-            emb = self.model(x.contiguous(memory_format=torch.channels_last) if c.channels_last else x)
+            emb = self.net(x.contiguous(memory_format=torch.channels_last) if c.channels_last else x)
+        if self.world > 1:
+            emb = gather(emb.float())
         dist = self.loss_fn.distance.pairwise(emb)
         if triplets is None:
             if isinstance(self.miner, SemiHardMiner) and c.policy == "random":
@@ -358,24 +381,27 @@ class Trainer:
         self.model.config.info["cluster_calibration"] = {"set": "held-out identities", **clus.to_dict()}
 
     def run(self) -> TrainResult:
+        """The loop. With several processes every one trains; only rank 0 validates, logs, plots and writes."""
         c = self.config
         start = time.monotonic()
         metrics_file = self.run_dir / "metrics.csv"
-        self._trim_metrics(metrics_file)
+        if self.main:
+            self._trim_metrics(metrics_file)
         new_file = not metrics_file.exists()
         report: VerificationReport | None = None
         stopped_early = False
-        with open(metrics_file, "a", newline="") as f:
+        with open(metrics_file if self.main else os.devnull, "a", newline="") as f:
             writer = csv.DictWriter(f, METRICS, extrasaction="ignore")
-            if new_file:
+            if new_file and self.main:
                 writer.writeheader()
-            bar = tqdm(total=c.steps, initial=self.step, desc="training", unit="step", disable=not c.progress)
+            bar = tqdm(total=c.steps, initial=self.step, desc="training", unit="step",
+                       disable=not (c.progress and self.main))
             while self.step < c.steps:
                 row = self.train_step(self.step)
                 self.step += 1
                 row["step"] = self.step
                 self._check_collapse(row)
-                if self.step % c.val_every == 0 or self.step == c.steps:
+                if self.main and (self.step % c.val_every == 0 or self.step == c.steps):
                     report = self.validate()
                     if report is not None:
                         row |= {"val_accuracy": report.accuracy_mean, "val_val": report.val_mean, "val_auc": report.auc}
@@ -391,19 +417,26 @@ class Trainer:
                     stopped_early = True
                 if out_of_time and self.step < c.steps:
                     stopped_early = True
+                if self.world > 1:  # rank 0's clock decides for everyone
+                    stopped_early = broadcast_flag(stopped_early)
+                if stopped_early and self.step < c.steps and self.main:
                     tqdm.write(f"time budget of {c.max_minutes} min spent at step {self.step}; stopping")
-                if stopped_early and self.step % c.val_every != 0:
-                    report = self.validate()
-                if self.step % c.checkpoint_every == 0 or self.step == c.steps or stopped_early:
-                    f.flush()
-                    self._checkpoint()
+                if self.main:
+                    if stopped_early and self.step % c.val_every != 0:
+                        report = self.validate()
+                    if self.step % c.checkpoint_every == 0 or self.step == c.steps or stopped_early:
+                        f.flush()
+                        self._checkpoint()
                 if stopped_early:
                     break
             bar.close()
-        self._save_model("last.pt", report)
-        if self.best_step is None:  # no validation set: the last model is the one to use
-            self._save_model("best.pt", report)
-        plot_curves(metrics_file, self.run_dir / "curves.png")
+        if self.main:
+            self._save_model("last.pt", report)
+            if self.best_step is None:  # no validation set: the last model is the one to use
+                self._save_model("best.pt", report)
+            plot_curves(metrics_file, self.run_dir / "curves.png")
+        if self.world > 1:
+            tdist.barrier()  # the others leave when rank 0 has written everything
         return TrainResult(self.run_dir, self.step, self.best_step, self.best_score, report, self.collapsed,
                            stopped_early, self.history)
 
@@ -426,7 +459,8 @@ class Trainer:
     def _restore(self) -> None:
         s = load_checkpoint(self.checkpoint_path)
         saved = {k: v for k, v in s["config"].items() if k not in ("steps", "max_minutes", "progress", "val_every",
-                                                                   "checkpoint_every", "log_every", "threads")}
+                                                                   "checkpoint_every", "log_every", "threads",
+                                                                   "dist_backend")}
         now = {k: v for k, v in self.config.to_dict().items() if k in saved}
         changed = {k for k in saved if saved[k] != now[k]}
         if changed:
