@@ -120,3 +120,12 @@ def test_train_command_shorthand(faces, tmp_path):
     rows = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
     assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3", "4"]
     load_model(tmp_path / "run" / "best.pt")
+
+
+def test_offline_mining_on_two_processes(faces, tmp_path):
+    """Offline batches vary in size (the faces of n triplets): they are padded to split evenly, and the run ends."""
+    cfg = _config(faces, tmp_path / "cache", mining="offline", offline_every=2, offline_subset=24,
+                  offline_triplets=5, steps=4)
+    _distributed(cfg, tmp_path / "offline")
+    steps = [r.split(",")[0] for r in (tmp_path / "offline" / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == ["1", "2", "3", "4"]

@@ -268,6 +268,8 @@ class Trainer:
             idx, triplets = self.sampler.batch(step), None
         if len(idx) == 0:  # offline mining found no triplet in its subset: nothing to learn from this step
             return {"step": step, "loss": float("nan"), "num_triplets": 0, "images_per_s": 0.0}
+        if self.world > 1 and len(idx) % self.world:  # offline batches vary in size: repeat the last face to split
+            idx = np.concatenate([idx, np.repeat(idx[-1:], self.world - len(idx) % self.world)])
         x = self.model.preprocessing.to_tensor(self.images[self.good[idx]], train=True, generator=gen, jitter=c.jitter)
         labels = torch.as_tensor(self.labels[idx])
         self.model.train()
