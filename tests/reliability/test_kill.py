@@ -38,6 +38,22 @@ def _kill_at_random(args: list[str], times: int, window: tuple[float, float], se
     return killed
 
 
+def _processes_mentioning(text: str) -> list[int]:
+    """Live processes whose command line contains `text` (zombies excluded)."""
+    found = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (d / "stat").read_text().split(")")[-1].split()[0]
+        except OSError:
+            continue
+        if text in cmd and state != "Z":
+            found.append(int(d.name))
+    return found
+
+
 def _finish(*args: str) -> subprocess.CompletedProcess:
     out = subprocess.run([sys.executable, "-m", "faceprint", *args], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr[-3000:]
@@ -55,7 +71,18 @@ def photos(tmp_path_factory):
 def test_align_killed_again_and_again_then_resumed(photos, tmp_path):
     dst = tmp_path / "aligned"
     args = ["align", str(photos), str(dst), "--no-progress", "--workers", "2"]
-    assert _kill_at_random(args, times=5, window=(1.0, 4.0), seed=1) >= 2
+    assert _kill_at_random(args, times=3, window=(1.0, 4.0), seed=1) >= 1
+    for k in range(3):  # and killed as soon as its worker processes exist: they must die with it
+        fresh = tmp_path / f"killed{k}"
+        p = _start("align", str(photos), str(fresh), "--no-progress", "--workers", "2")
+        for _ in range(400):
+            if len(_processes_mentioning(str(fresh))) >= 3 or p.poll() is not None:
+                break
+            time.sleep(0.02)
+        p.kill()
+        p.wait()
+        time.sleep(0.5)
+        assert _processes_mentioning(str(fresh)) == []  # no orphaned worker left holding memory
     _finish(*args)
     lines = [json.loads(line) for line in (dst / "manifest.jsonl").read_text().splitlines() if line.strip()]
     sources = [r["source"] for r in lines]

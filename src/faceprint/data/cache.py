@@ -102,7 +102,12 @@ class DecodedImages:
         bad: list[int] = []
         reasons: dict[str, str] = {}
         bar = tqdm(total=len(self.paths), desc="decoding images (once)", unit="img", disable=not progress)
-        pool = ProcessPoolExecutor(workers) if workers > 1 and len(jobs) > 1 else None
+        if workers > 1 and len(jobs) > 1:
+            from faceprint.utils.runtime import die_with_parent
+
+            pool = ProcessPoolExecutor(workers, initializer=die_with_parent)
+        else:
+            pool = None
         try:
             results = pool.map(_decode_chunk, jobs) if pool else map(_decode_chunk, jobs)
             for ci, res in enumerate(results):

@@ -38,8 +38,9 @@ def _init_worker(settings: dict) -> None:
     import torch
 
     from faceprint.detection.mtcnn import MTCNN
-    from faceprint.utils.runtime import tune_malloc
+    from faceprint.utils.runtime import die_with_parent, tune_malloc
 
+    die_with_parent()
     torch.set_num_threads(1)  # one thread per process: two processes use the two cores without oversubscription
     tune_malloc()
     _WORKER["detector"] = MTCNN(min_face=settings["min_face"])

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import multiprocessing
 import os
+import signal
 
 import torch
 
@@ -34,3 +36,20 @@ def set_threads(threads: int | None) -> int:
     n = threads or len(os.sched_getaffinity(0))
     torch.set_num_threads(n)
     return n
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Make this worker process end when the process that started it ends, even by kill -9 (Linux; elsewhere a
+    no-op). Without it, forked pool workers of a killed command sleep on forever, holding their memory: they keep the
+    write end of their own task pipe open, so they never see it close."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    parent = multiprocessing.parent_process()
+    if parent is not None and os.getppid() != parent.pid:  # the parent died before the line above ran
+        os._exit(1)
