@@ -415,13 +415,12 @@ class Trainer:
                     bar.set_postfix(loss=f"{row.get('loss', float('nan')):.4f}", triplets=int(row.get("num_triplets", 0)),
                                     spread=f"{row.get('spread', float('nan')):.3f}", img_s=f"{row['images_per_s']:.0f}")
                 out_of_time = c.max_minutes is not None and time.monotonic() - start > 60 * c.max_minutes
-                if self.collapsed and c.stop_on_collapse:
-                    stopped_early = True
-                if out_of_time and self.step < c.steps:
-                    stopped_early = True
+                out_of_time = out_of_time and self.step < c.steps
                 if self.world > 1:  # rank 0's clock decides for everyone
-                    stopped_early = broadcast_flag(stopped_early)
-                if stopped_early and self.step < c.steps and self.main:
+                    out_of_time = broadcast_flag(out_of_time)
+                if (self.collapsed and c.stop_on_collapse) or out_of_time:
+                    stopped_early = True
+                if out_of_time and self.main:
                     tqdm.write(f"time budget of {c.max_minutes} min spent at step {self.step}; stopping")
                 if self.main:
                     if stopped_early and self.step % c.val_every != 0:
