@@ -37,3 +37,32 @@ def test_align_folder_reports_and_resumes(lfw_dir, tmp_path, capsys):
     pre = preprocessing_for([str(dst)], 96, None)
     assert pre.alignment == "box" and pre.align_size == 160 and pre.margin == 32.0
     assert preprocessing_for([str(src)], 96, None).alignment == "lfw"
+
+
+def test_shards_together_write_what_one_process_writes(tmp_path):
+    """`faceprint align --shard i/n`: two shards at once into one folder give the single run's files byte for byte,
+    and any later run (sharded or not) finds everything done."""
+    import shutil
+    import subprocess
+    import sys
+
+    from faceprint.demo import PHOTOS
+
+    src = tmp_path / "src"
+    for d in sorted(PHOTOS.iterdir())[:3]:
+        shutil.copytree(d, src / d.name)
+    one, two = tmp_path / "one", tmp_path / "two"
+    cmd = [sys.executable, "-m", "faceprint", "align", str(src)]
+    assert subprocess.run([*cmd, str(one), "--workers", "1", "--no-progress"], capture_output=True).returncode == 0
+    shards = [subprocess.Popen([*cmd, str(two), "--shard", f"{i}/2", "--workers", "1", "--no-progress"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(2)]
+    assert all(p.wait(300) == 0 for p in shards)
+    outputs = sorted(p.relative_to(one) for p in one.rglob("*.jpg"))
+    assert outputs and outputs == sorted(p.relative_to(two) for p in two.rglob("*.jpg"))
+    assert all((one / r).read_bytes() == (two / r).read_bytes() for r in outputs)
+    assert sorted(p.name for p in two.glob("manifest*")) == ["manifest.shard-0-of-2.jsonl",
+                                                             "manifest.shard-1-of-2.jsonl"]
+    again = subprocess.run([*cmd, str(two), "--no-progress"], capture_output=True, text=True)
+    assert again.returncode == 0 and " 0 aligned now" in again.stdout, again.stdout
+    bad = subprocess.run([*cmd, str(two), "--shard", "2/2"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "0 <= i < n" in bad.stderr

@@ -284,14 +284,15 @@ def cmd_align(args: argparse.Namespace) -> int:
 
     method = args.method.replace("-", "_")
     rep = align_folder(args.src, args.dst, method, args.size, args.margin, args.select, args.workers, args.min_face,
-                       args.ext, args.debug, progress=not args.no_progress)
+                       args.ext, args.debug, progress=not args.no_progress, shard=args.shard)
     print(rep.summary())
     for p in rep.no_face[:20]:
         print(f"no face: {p}")
     for p in rep.unreadable[:20]:
         print(f"unreadable: {p}")
-    print(f"manifest of boxes and landmarks: {Path(args.dst) / 'manifest.jsonl'}; report: "
-          f"{Path(args.dst) / 'align_report.json'}")
+    tag = "" if args.shard is None else ".shard-{}-of-{}".format(*args.shard.split("/"))
+    print(f"manifest of boxes and landmarks: {Path(args.dst) / f'manifest{tag}.jsonl'}; report: "
+          f"{Path(args.dst) / f'align_report{tag}.json'}")
     return 0
 
 
@@ -311,6 +312,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, help="processes (default: the cores)")
     p.add_argument("--ext", default="jpg")
     p.add_argument("--debug", type=int, default=0, help="draw boxes and landmarks of the first N images")
+    p.add_argument("--shard", metavar="I/N", help="this process's share: every N-th image from the I-th (from 0); "
+                                                  "N processes or machines sharing DST write what one would")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_align)
 

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from faceprint.data.images import ImageReadError, is_image_file, read_image
 from faceprint.detection.alignment import ALIGNMENTS, align_face
 from faceprint.detection.detector import Face, select_faces
+from faceprint.utils.io import atomic_write_text
 
 _WORKER: dict = {}
 
@@ -93,14 +94,31 @@ def draw_faces(image: np.ndarray, faces: list[Face], out: Path) -> None:
     pil.save(out)
 
 
+def parse_shard(text: str | None) -> tuple[int, int]:
+    """"i/n" (i counted from 0) -> (i, n); None -> (0, 1), the whole job."""
+    if text is None:
+        return 0, 1
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise ValueError(f"shard must look like i/n (e.g. 0/4), got {text!r}") from None
+    if not 0 <= i < n:
+        raise ValueError(f"shard {text}: need 0 <= i < n")
+    return i, n
+
+
 def align_folder(src: str | Path, dst: str | Path, method: str = "lfw", size: int = 250, margin: float = 32.0,
                  select: str = "best", workers: int | None = None, min_face: float = 20.0, ext: str = "jpg",
-                 debug: int = 0, progress: bool = True, chunk: int = 16) -> AlignReport:
+                 debug: int = 0, progress: bool = True, chunk: int = 16, shard: str | None = None) -> AlignReport:
     """Align every image of SRC/<identity>/<image> into DST/<identity>/<image>.<ext>.
 
     Resumable: DST/manifest.jsonl records each source as it is done (boxes, landmarks, which face was taken), and a
     rerun skips those. DST/alignment.json records the method, so `faceprint train` can record it in the model.
+    `shard` "i/n": this process takes every n-th image from the i-th and records them in manifest.shard-i-of-n.jsonl;
+    n such processes (on one machine or several sharing DST) together write what one would, and any later run
+    (sharded or not) reads every manifest and skips what is done.
     """
+    index, count = parse_shard(shard)
     if method not in ALIGNMENTS:
         raise ValueError(f"method must be one of {ALIGNMENTS}, got {method!r}")
     src, dst = Path(src), Path(dst)
@@ -109,16 +127,15 @@ def align_folder(src: str | Path, dst: str | Path, method: str = "lfw", size: in
     dst.mkdir(parents=True, exist_ok=True)
     settings = {"method": method, "size": size, "margin": margin, "select": select, "min_face": min_face}
     record = dst / "alignment.json"
-    if record.exists():
-        old = json.loads(record.read_text())
-        if {k: old.get(k) for k in ("method", "size", "margin")} != {k: settings[k] for k in ("method", "size", "margin")}:
-            raise ValueError(f"{dst} was aligned with {old}; use the same settings or another folder")
-    else:
-        record.write_text(json.dumps({**settings, "source": str(src)}, indent=1))
-    manifest = dst / "manifest.jsonl"
+    if not record.exists():  # shards starting together all write the same record, each atomically
+        atomic_write_text(record, json.dumps({**settings, "source": str(src)}, indent=1))
+    old = json.loads(record.read_text())
+    if {k: old.get(k) for k in ("method", "size", "margin")} != {k: settings[k] for k in ("method", "size", "margin")}:
+        raise ValueError(f"{dst} was aligned with {old}; use the same settings or another folder")
+    manifest = dst / ("manifest.jsonl" if count == 1 else f"manifest.shard-{index}-of-{count}.jsonl")
     done: set[str] = set()
-    if manifest.exists():
-        for line in manifest.read_text().splitlines():
+    for m in sorted(dst.glob("manifest*.jsonl")):
+        for line in m.read_text().splitlines():
             try:
                 done.add(json.loads(line)["source"])
             except (ValueError, KeyError):
@@ -126,6 +143,7 @@ def align_folder(src: str | Path, dst: str | Path, method: str = "lfw", size: in
     files = sorted(p for p in src.rglob("*") if is_image_file(p))  # unreadable ones are reported, not dropped
     if not files:
         raise ValueError(f"{src}: no images")
+    files = files[index::count]
     report = AlignReport(total=len(files))
     todo = []
     for p in files:
@@ -162,5 +180,6 @@ def align_folder(src: str | Path, dst: str | Path, method: str = "lfw", size: in
             man.flush()
             bar.update(len(recs))
     bar.close()
-    (dst / "align_report.json").write_text(json.dumps(report.__dict__, indent=1))
+    name = "align_report.json" if count == 1 else f"align_report.shard-{index}-of-{count}.json"
+    atomic_write_text(dst / name, json.dumps(report.__dict__, indent=1))
     return report
