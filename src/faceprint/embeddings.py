@@ -186,3 +186,44 @@ def embed_photos(
     return EmbeddingSet(emb, [r[0] for r in rows], [r[1] for r in rows], getattr(model, "fingerprint", ""),
                         model.config.to_dict(), skipped,
                         np.array([r[2] for r in rows], np.float32).reshape(-1, 4), np.array([r[3] for r in rows]))
+
+
+def shard_path(out: str | Path, index: int, count: int) -> Path:
+    return Path(f"{out}.shard-{index}-of-{count}.npz")
+
+
+def _position(name: str, pos: dict[str, int]) -> tuple[int, float]:
+    """Where a row's source sits in the full input list (a video frame: its file, then its time)."""
+    base, _, t = name.partition("#t=")
+    return pos.get(base, len(pos)), float(t) if t else 0.0
+
+
+def merge_shards(out: str | Path, count: int, order: Sequence[Path | str]) -> EmbeddingSet | None:
+    """Once all `count` pieces of OUT exist: one set, rows in the order one process would have written them
+    (`order` = the full input list), saved to OUT; the pieces are then removed. None while a piece is missing.
+    Several shards finishing at once merge under a lock: one of them does it."""
+    import fcntl
+
+    pieces = [shard_path(out, i, count) for i in range(count)]
+    with open(f"{out}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not all(p.exists() for p in pieces):
+            return EmbeddingSet.load(out) if Path(out).exists() and not any(p.exists() for p in pieces) else None
+        sets = [EmbeddingSet.load(p) for p in pieces]
+        if len({s.fingerprint for s in sets}) != 1:
+            raise ValueError(f"the pieces of {out} were made by different models")
+        pos = {str(p): k for k, p in enumerate(order)}
+        rows = sorted(((_position(path, pos), int(s.face_index[r]), k, r) for k, s in enumerate(sets)
+                       for r, path in enumerate(s.paths)))
+        pick = [(sets[k], r) for _, _, k, r in rows]
+        skipped = sorted((x for s in sets for x in s.skipped), key=lambda x: _position(x.split(": ")[0], pos))
+        dim = sets[0].embeddings.shape[1]
+        merged = EmbeddingSet(
+            np.stack([s.embeddings[r] for s, r in pick]) if pick else np.zeros((0, dim), np.float32),
+            [s.paths[r] for s, r in pick], [s.identities[r] for s, r in pick], sets[0].fingerprint, sets[0].config,
+            skipped, np.array([s.boxes[r] for s, r in pick], np.float32).reshape(-1, 4),
+            np.array([s.face_index[r] for s, r in pick], np.int64))
+        merged.save(out)
+        for p in pieces:
+            p.unlink(missing_ok=True)
+    return merged

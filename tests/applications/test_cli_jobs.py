@@ -241,3 +241,31 @@ def test_calibrate_clustering_and_verification_on_a_folder(synthetic, tmp_path, 
     assert v.config.info["calibration"]["accuracy"] > 0.8
     rc, _, err = _run(capsys, "calibrate", "--model", m, "--out", tmp_path / "x.pt")
     assert rc == 2 and "give --pairs, or --data" in err
+
+
+def test_embed_shards_merge_into_the_single_run(tmp_path):
+    """`faceprint embed --shard i/2` twice at once: the merged file has the single run's rows, in its order."""
+    import shutil
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from faceprint.demo import PHOTOS
+
+    src = tmp_path / "src"
+    for d in sorted(PHOTOS.iterdir())[:3]:
+        shutil.copytree(d, src / d.name)
+    (src / sorted(p.name for p in src.iterdir())[0] / "broken.jpg").write_text("not an image")
+    cmd = [sys.executable, "-m", "faceprint", "embed", str(src), "--no-progress"]
+    assert subprocess.run([*cmd, "--out", str(tmp_path / "one.npz")], capture_output=True).returncode == 0
+    shards = [subprocess.Popen([*cmd, "--out", str(tmp_path / "two.npz"), "--shard", f"{i}/2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(2)]
+    assert all(p.wait(300) == 0 for p in shards)
+    one, two = np.load(tmp_path / "one.npz"), np.load(tmp_path / "two.npz")
+    assert list(one["paths"]) == list(two["paths"]) and list(one["skipped"]) == list(two["skipped"])
+    np.testing.assert_allclose(one["embeddings"], two["embeddings"], atol=1e-4)
+    np.testing.assert_array_equal(one["face_index"], two["face_index"])
+    assert not list(tmp_path.glob("two.npz.shard-*"))
+    again = subprocess.run([*cmd, "--out", str(tmp_path / "two.npz"), "--shard", "1/2"], capture_output=True, text=True)
+    assert again.returncode == 0 and "merged already" in again.stdout

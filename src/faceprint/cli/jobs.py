@@ -173,15 +173,29 @@ def _calibrate_clustering(model, args: argparse.Namespace) -> None:  # type: ign
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from faceprint.embeddings import list_images
+    from faceprint.embeddings import list_images, merge_shards, shard_path
+    from faceprint.utils.shard import parse_shard
 
+    index, count = parse_shard(args.shard)
     model = load_model_arg(args.model)
     paths, ids = list_images(args.data)
-    es = embed_inputs(model, paths, ids, args, flip=args.flip)
-    es.save(args.out)
-    for s in es.skipped:
-        print(f"skipped {s}")
-    print(f"wrote {len(es.paths)} embeddings ({es.embeddings.shape[1]}-d) to {args.out}")
+    out = Path(args.out) if count == 1 else shard_path(args.out, index, count)
+    pieces = [shard_path(args.out, i, count) for i in range(count)]
+    if count > 1 and Path(args.out).exists() and not any(p.exists() for p in pieces):
+        print(f"{args.out}: all {count} shards are done and merged already")
+        return 0
+    if count > 1 and out.exists():
+        print(f"{out}: this shard is done already")
+    else:
+        es = embed_inputs(model, paths[index::count], ids[index::count], args, flip=args.flip)
+        es.save(out)
+        for s in es.skipped:
+            print(f"skipped {s}")
+        print(f"wrote {len(es.paths)} embeddings ({es.embeddings.shape[1]}-d) to {out}")
+    if count > 1:
+        merged = merge_shards(args.out, count, paths)
+        print(f"merged the {count} pieces into {args.out} ({len(merged.paths)} embeddings)" if merged is not None
+              else f"{args.out} is written when all {count} pieces are here")
     return 0
 
 
@@ -361,6 +375,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true")
     add_input_options(p, "best")
     add_fps_option(p)
+    p.add_argument("--shard", metavar="I/N", help="embed every N-th image from the I-th into OUT.shard-I-of-N.npz; "
+                                                  "the shard that completes the set merges the pieces into OUT")
     p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser("enroll", help="add faces to a gallery (SQLite file)")

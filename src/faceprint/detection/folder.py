@@ -16,6 +16,7 @@ from faceprint.data.images import ImageReadError, is_image_file, read_image
 from faceprint.detection.alignment import ALIGNMENTS, align_face
 from faceprint.detection.detector import Face, select_faces
 from faceprint.utils.io import atomic_write_text
+from faceprint.utils.shard import parse_shard
 
 _WORKER: dict = {}
 
@@ -92,19 +93,6 @@ def draw_faces(image: np.ndarray, faces: list[Face], out: Path) -> None:
             d.ellipse([x - 2, y - 2, x + 2, y + 2], fill=(0, 255, 0))
         d.text((float(f.box[0]), float(f.box[1]) - 11), f"{f.score:.3f}", fill=(255, 0, 0))
     pil.save(out)
-
-
-def parse_shard(text: str | None) -> tuple[int, int]:
-    """"i/n" (i counted from 0) -> (i, n); None -> (0, 1), the whole job."""
-    if text is None:
-        return 0, 1
-    try:
-        i, n = (int(v) for v in text.split("/"))
-    except ValueError:
-        raise ValueError(f"shard must look like i/n (e.g. 0/4), got {text!r}") from None
-    if not 0 <= i < n:
-        raise ValueError(f"shard {text}: need 0 <= i < n")
-    return i, n
 
 
 def align_folder(src: str | Path, dst: str | Path, method: str = "lfw", size: int = 250, margin: float = 32.0,
