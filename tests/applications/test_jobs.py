@@ -256,3 +256,32 @@ def test_clustering_calibration_against_a_grid_search():
     assert mean_f1(cal.threshold) >= best_grid - 0.01
     # The verification-style cut (half the typical impostor distance) is worse here: too strict merges nothing.
     assert mean_f1(cal.threshold) > mean_f1(0.01)
+
+
+def test_faiss_index_kept_beside_the_gallery_and_rebuilt_on_change(tmp_path):
+    """`--index faiss`: built once and kept as G.db.faiss; loaded (same answers) while the gallery is unchanged;
+    rebuilt after an enrolment or a removal."""
+    pytest.importorskip("faiss")
+    from faceprint.applications.recognition import FaissIndex, Gallery, gallery_index
+
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(3000, 32)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    g = Gallery(tmp_path / "g.db", "fp", 32, "squared_l2")
+    g.enroll([(f"p{i // 30}", f"{i}.jpg", f"sha{i}", 0, e) for i, e in enumerate(emb)])
+    first = gallery_index(g, "faiss")
+    path = tmp_path / "g.db.faiss"
+    stamp = path.stat().st_mtime_ns
+    again = gallery_index(g, "faiss")
+    assert path.stat().st_mtime_ns == stamp and isinstance(again, FaissIndex)  # loaded, not rebuilt
+    q = emb[:50] + 0.01 * rng.normal(size=(50, 32)).astype(np.float32)
+    np.testing.assert_array_equal(first.search(q, 5)[1], again.search(q, 5)[1])
+    assert (again.search(q, 1)[1][:, 0] == np.arange(50)).mean() > 0.9  # it finds the faces (recall@1)
+    g.enroll([("new", "new.jpg", "sha-new", 0, emb[0])])
+    gallery_index(g, "faiss")
+    assert path.stat().st_mtime_ns != stamp  # the gallery changed: rebuilt
+    stamp = path.stat().st_mtime_ns
+    g.remove("new")
+    gallery_index(g, "faiss")
+    assert path.stat().st_mtime_ns != stamp
+    g.close()

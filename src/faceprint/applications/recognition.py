@@ -7,6 +7,8 @@ write is one transaction: an interrupted enrolment leaves the gallery as it was 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import sqlite3
 import time
 from collections import Counter
@@ -200,6 +202,14 @@ class Gallery:
     def __len__(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM faces").fetchone()[0])
 
+    def face_ids_digest(self) -> str:
+        """A hash of the ids of the faces in the gallery, in one snapshot: it changes with any enrolment or removal
+        (an id that SQLite reuses after a removal still changes the set's count or order)."""
+        with self.transaction(write=False):
+            ids = np.array([r[0] for r in self.db.execute("SELECT id FROM faces ORDER BY id")], np.int64)
+            n = self.db.execute("SELECT COUNT(*) FROM identities").fetchone()[0]
+        return hashlib.sha256(ids.tobytes() + str(n).encode()).hexdigest()[:32]
+
     def version(self) -> int:
         """Changes whenever another connection (another process) commits to the file."""
         return int(self.db.execute("PRAGMA data_version").fetchone()[0])
@@ -302,6 +312,51 @@ class FaissIndex(SearchIndex):
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         d, n = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
         return (d if self.distance == "squared_l2" else np.sqrt(np.maximum(d, 0))), n
+
+    def save(self, path: str | Path) -> None:
+        """Atomically (a temporary file renamed over `path`)."""
+        import faiss
+
+        tmp = Path(f"{path}.tmp{os.getpid()}")
+        faiss.write_index(self.index, str(tmp))
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: str | Path, distance: str, nprobe: int = 16) -> "FaissIndex":
+        import faiss
+
+        obj = cls.__new__(cls)
+        obj.index = faiss.read_index(str(path))
+        obj.index.nprobe = nprobe
+        obj.distance = distance
+        return obj
+
+
+def gallery_index(gallery: "Gallery", kind: str = "auto") -> SearchIndex:
+    """The gallery's search index. A FAISS index is kept beside the gallery file (G.db.faiss, with G.db.faiss.json
+    naming the faces it holds) and rebuilt only when the gallery's faces changed, here or in another process."""
+    emb, _, _ = gallery.matrix()
+    if kind == "exact" or (kind == "auto" and len(emb) <= 1_000_000):
+        return ExactIndex(emb, gallery.distance)
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        if kind == "faiss":
+            raise GalleryError("--index faiss needs the faiss-cpu package (pip install faiss-cpu)") from None
+        return ExactIndex(emb, gallery.distance)
+    path, meta_path = Path(f"{gallery.path}.faiss"), Path(f"{gallery.path}.faiss.json")
+    state = {"fingerprint": gallery.fingerprint, "faces": gallery.face_ids_digest()}
+    try:
+        if json.loads(meta_path.read_text()) == state and path.exists():
+            return FaissIndex.load(path, gallery.distance)
+    except (OSError, ValueError, RuntimeError):
+        pass  # missing, stale or unreadable: rebuilt below
+    index = FaissIndex(emb, gallery.distance)
+    index.save(path)
+    from faceprint.utils.io import atomic_write_text
+
+    atomic_write_text(meta_path, json.dumps(state))
+    return index
 
 
 def make_index(emb: np.ndarray, distance: str, kind: str = "auto") -> SearchIndex:

@@ -235,7 +235,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 def cmd_identify(args: argparse.Namespace) -> int:
     import sys
 
-    from faceprint.applications.recognition import make_index, resolve_open_set_threshold
+    from faceprint.applications.recognition import gallery_index, resolve_open_set_threshold
 
     model = load_model_arg(args.model)
     with _open_gallery(args.gallery, model, create=False) as g:
@@ -245,7 +245,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
         es = embed_inputs(model, [Path(p) for p in args.images], None, args)
         emb, _, _ = g.matrix()
         results = g.identify(es.embeddings, threshold, k=args.k, vote=args.vote,
-                             index=make_index(emb, model.config.distance, args.index) if len(emb) else None)
+                             index=gallery_index(g, args.index) if len(emb) else None)
     out = []
     for path, box, r in zip(es.paths, es.boxes, results):
         face = None if np.isnan(box).any() else [round(float(v), 1) for v in box]
