@@ -53,7 +53,8 @@ def main() -> None:
     import httpx
 
     import faceprint
-    from faceprint.applications.recognition import Gallery, file_sha256
+    from faceprint.applications.recognition import Gallery
+    from faceprint.utils.io import file_sha256
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="serve_load_"))
     work.mkdir(parents=True, exist_ok=True)

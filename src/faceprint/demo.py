@@ -36,7 +36,8 @@ def run_demo(out: Path, minutes: float = 1.0, model_path: str | None = None, lfw
 
 def run_photo_demo(model, out: Path, model_path: str | None = None, lfw: str | None = None) -> Path:  # type: ignore[no-untyped-def]
     from faceprint.applications.clustering import cluster, write_clusters
-    from faceprint.applications.recognition import Gallery, file_sha256, resolve_open_set_threshold
+    from faceprint.applications.recognition import Gallery, resolve_open_set_threshold
+    from faceprint.utils.io import file_sha256
     from faceprint.applications.verification import distance, resolve_threshold
     from faceprint.detection.pipeline import FaceAligner
     from faceprint.embeddings import list_images

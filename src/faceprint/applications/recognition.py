@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from faceprint import __version__
+from faceprint.utils.io import file_sha256
 
 if TYPE_CHECKING:
     from faceprint.models import FaceEmbedder
@@ -61,14 +62,6 @@ def resolve_open_set_threshold(model: "FaceEmbedder", threshold: float | None, n
 
 class GalleryError(ValueError):
     pass
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass

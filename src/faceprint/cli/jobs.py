@@ -207,7 +207,7 @@ def _open_gallery(path: str, model, create: bool):  # type: ignore[no-untyped-de
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    from faceprint.applications.recognition import file_sha256
+    from faceprint.utils.io import file_sha256
     from faceprint.embeddings import list_images
 
     model = load_model_arg(args.model)

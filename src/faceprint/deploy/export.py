@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from faceprint.deploy.runtime import FORMAT, FORMAT_VERSION, file_sha256, sidecar
+from faceprint.deploy.runtime import FORMAT, FORMAT_VERSION, sidecar
 from faceprint.models import FaceEmbedder
-from faceprint.utils.io import atomic_write, atomic_write_text
+from faceprint.utils.io import atomic_write, atomic_write_text, file_sha256
 
 INPUT, OUTPUT = "faces", "embeddings"
 

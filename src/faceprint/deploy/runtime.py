@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from faceprint.data.transforms import Preprocessing
+from faceprint.utils.io import file_sha256
 
 FORMAT = "faceprint.onnx"
 FORMAT_VERSION = 1
@@ -29,14 +29,6 @@ class ExportedModelError(ValueError):
 def sidecar(onnx_path: str | Path) -> Path:
     """Where the description of an exported network lives: beside it, `<file>.json`."""
     return Path(f"{onnx_path}.json")
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:
