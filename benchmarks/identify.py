@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _measure import machine  # noqa: E402
 
-from faceprint.applications.recognition import ExactIndex, FaissIndex  # noqa: E402
+from faceprint.search import ExactIndex, FaissIndex  # noqa: E402
 
 
 def timed(f, repeats: int = 5) -> float:  # type: ignore[no-untyped-def]

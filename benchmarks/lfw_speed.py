@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _measure import machine  # noqa: E402
@@ -31,7 +32,6 @@ def main() -> None:
     ap.add_argument("--min-face", type=float, default=20.0, help="MTCNN's smallest face in pixels (default 20)")
     args = ap.parse_args()
     import faceprint
-    from faceprint.applications.verification import distance
     from faceprint.data import read_lfw_pairs
     from faceprint.detection.folder import align_folder
     from faceprint.embeddings import embed_paths, list_images
@@ -61,7 +61,7 @@ def main() -> None:
     index = {p: i for i, p in enumerate(es.paths)}
     a = np.array([index[str(p.path1)] for p in pairs])
     b = np.array([index[str(p.path2)] for p in pairs])
-    d = distance(model, es.embeddings[a], es.embeddings[b])
+    d = model.distance.paired(torch.from_numpy(es.embeddings[a]), torch.from_numpy(es.embeddings[b])).numpy()
     report = evaluate_verification(d, np.array([p.same for p in pairs]), np.array([p.fold for p in pairs]))
     times["protocol (6,000 pairs, 10 folds)"] = time.perf_counter() - t0
     print(f"Machine: {machine()}; model {model.fingerprint} ({model.config.backbone} @ "

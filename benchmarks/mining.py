@@ -18,10 +18,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import torch  # noqa: E402
 from _measure import current_rss_mb, machine, peak_rss_mb, run_isolated  # noqa: E402
 from tfa_semihard_port import tfa_semihard_port  # noqa: E402
-
-import torch  # noqa: E402
 
 MARGIN = 0.2
 METHODS = {

@@ -59,8 +59,8 @@ def main() -> None:
     from faceprint.data import read_lfw_pairs
     from faceprint.deploy.export import export_onnx
     from faceprint.deploy.runtime import OnnxEmbedder, sidecar
-    from faceprint.utils.io import file_sha256
     from faceprint.evaluation import evaluate_verification
+    from faceprint.utils.io import file_sha256
     from faceprint.utils.runtime import set_threads, tune_malloc
 
     tune_malloc()

@@ -17,10 +17,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import machine, run_isolated  # noqa: E402
-
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from _measure import machine, run_isolated  # noqa: E402
 
 CASES = [
     ("resnet10_quarter", 64),

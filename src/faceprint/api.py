@@ -1,29 +1,160 @@
-"""The short Python API: `model = faceprint.load(path)`, `model.embed(images)`, `faceprint.verify(model, a, b)`."""
+"""The Python API: each job in one call, on the same `Pipeline` the command line uses.
+
+    model = faceprint.load()                                   # the shipped default, or a file
+    faceprint.embed(model, ["a.jpg", "b.jpg"])                 # EmbeddingSet: a row per face found
+    faceprint.verify(model, "a.jpg", "b.jpg")                  # Comparison(distance, threshold, same, ...)
+    faceprint.identify(model, "people.db", ["who.jpg"])        # Identified: per face, a name or "unknown"
+    faceprint.cluster(model, "holiday/")                       # Clustering: a label per face
+
+Photos are detected and aligned as the model expects (input="photos"); pass input="crops" for images that already
+are the model's face crops, or "auto" to let a folder's alignment record decide.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from faceprint.errors import InputError
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from faceprint.applications.clustering import ClusterResult
+    from faceprint.applications.recognition import Gallery, Identification
     from faceprint.deploy.runtime import OnnxEmbedder
+    from faceprint.embeddings import EmbeddingSet
     from faceprint.models import FaceEmbedder
+    from faceprint.pipeline import Comparison
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "weights" / "default.pt"
+Images = Sequence["str | Path | np.ndarray"] | str | Path  # files or arrays, or one folder (or file)
 
 
-def load(path: str | Path | None = None) -> "FaceEmbedder | OnnxEmbedder":
+def load(path: str | Path | None = None) -> FaceEmbedder | OnnxEmbedder:
     """A model file, or the default model shipped inside the package. A `.onnx` file written by `faceprint export`
     runs in onnxruntime (embedding only; PyTorch is not imported)."""
     if path is not None and str(path).endswith(".onnx"):
         from faceprint.deploy.runtime import OnnxEmbedder
 
         return OnnxEmbedder(path)
-    from faceprint.models import ModelFileError, load_model
+    from faceprint.models import load_model
 
     if path is None:
         if not DEFAULT_MODEL.exists():
-            raise ModelFileError("no default model is shipped with this version of faceprint yet: pass --model "
-                                 "(a file written by `faceprint train`)")
+            from faceprint.models import NoDefaultModelError
+
+            raise NoDefaultModelError("no default model is shipped with this version of faceprint yet: give a model "
+                                      "file (one written by training)")
         path = DEFAULT_MODEL
     return load_model(path)
+
+
+def _pipeline(model: FaceEmbedder, **options: Any):  # type: ignore[no-untyped-def]
+    from faceprint.pipeline import Pipeline
+
+    return Pipeline(model, **options)
+
+
+def embed(model: FaceEmbedder, images: Images, *, input: str = "photos", select: str = "best",
+          **options: Any) -> EmbeddingSet:
+    """Embeddings of photos (a row per selected face) or crops; a folder gives identities from its sub-folders.
+    Unreadable and faceless images are listed in `.skipped`. Options: see `Pipeline`."""
+    pipe = _pipeline(model, input=input, select=select, **options)
+    if isinstance(images, (str, Path)):
+        return pipe.embed_folder(images)
+    return pipe.embed(list(images))
+
+
+def verify(model: FaceEmbedder, a: str | Path | np.ndarray, b: str | Path | np.ndarray,
+           threshold: float | None = None, *, input: str = "photos", select: str = "best",
+           **options: Any) -> Comparison:
+    """Same person? The distance between the best face of each photo, against `threshold` (default: the model's)."""
+    return _pipeline(model, input=input, select=select, **options).verify(a, b, threshold)
+
+
+@dataclass
+class IdentifiedFace:
+    image: str
+    box: list[float] | None  # where the face is in its photo (None for crops)
+    identity: str  # a gallery identity, or "unknown"
+    distance: float  # to the nearest gallery face
+    threshold: float
+    candidates: list[dict[str, Any]] = field(default_factory=list)  # top-k: identity, distance
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Identified:
+    faces: list[IdentifiedFace]
+    skipped: list[str]  # "image: reason" for images without a usable face
+    threshold: float
+    warning: str = ""
+
+
+def identify(model: FaceEmbedder, gallery: str | Path | Gallery, images: Images, threshold: float | None = None,
+             *, k: int = 5, vote: int = 1, index: str = "auto", input: str = "photos", select: str = "all",
+             **options: Any) -> Identified:
+    """Who is in these photos? Every face against the gallery: its nearest identities, and the decision (an
+    identity, or "unknown" unless the nearest face is under the open-set threshold for the gallery's size)."""
+    from faceprint.applications.recognition import Gallery, gallery_index
+    from faceprint.thresholds import identification_threshold
+
+    own = not isinstance(gallery, Gallery)
+    g = open_gallery(gallery, model, create=False) if own else gallery
+    try:
+        t, warning = identification_threshold(model, threshold, len(g.identities()))
+        es = embed(model, images, input=input, select=select, **options)
+        emb, _, _ = g.matrix()
+        results = g.identify(es.embeddings, t, k=k, vote=vote, index=gallery_index(g, index) if len(emb) else None)
+    finally:
+        if own:
+            g.close()
+    faces = [_identified(path, box, r) for path, box, r in zip(es.paths, es.boxes, results)]
+    return Identified(faces, list(es.skipped), t, warning)
+
+
+def _identified(path: str, box: np.ndarray, r: Identification) -> IdentifiedFace:
+    from faceprint.pipeline import _box
+
+    return IdentifiedFace(path, _box(box), r.decision, r.distance, r.threshold,
+                          [{"identity": c.identity, "distance": c.distance} for c in r.candidates])
+
+
+def open_gallery(path: str | Path, model: FaceEmbedder, create: bool = True) -> Gallery:
+    """A gallery file for this model (made if `create`); one made by another model is refused."""
+    from faceprint.applications.recognition import Gallery
+
+    return Gallery(path, model.fingerprint, model.config.embedding_size, model.distance, create=create)
+
+
+@dataclass
+class Clustering:
+    result: ClusterResult
+    embeddings: EmbeddingSet  # paths, boxes and embeddings of the faces, in the order of result.labels
+    threshold: float | None
+    warning: str = ""
+
+
+def cluster(model: FaceEmbedder, images: Images | EmbeddingSet, *, method: str = "agglomerative",
+            threshold: float | None = None, k: int | None = None, min_size: int = 1, input: str = "photos",
+            select: str = "all", **options: Any) -> Clustering:
+    """Group faces by person: agglomerative at the model's clustering threshold (default), or k-means."""
+    from faceprint.applications.clustering import cluster as run
+    from faceprint.embeddings import EmbeddingSet
+    from faceprint.thresholds import cluster_threshold
+
+    if isinstance(images, EmbeddingSet):
+        images.check_model(model)
+        es = images
+    else:
+        es = embed(model, images, input=input, select=select, **options)
+    if not len(es.paths):
+        raise InputError("no face to cluster" + (f": {es.skipped[0]}" if es.skipped else ""))
+    t, warning = cluster_threshold(model, threshold) if method == "agglomerative" else (None, "")
+    res = run(es.embeddings, method, threshold=t, k=k, distance=model.distance, min_size=min_size)
+    return Clustering(res, es, t, warning)

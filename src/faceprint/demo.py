@@ -35,41 +35,46 @@ def run_demo(out: Path, minutes: float = 1.0, model_path: str | None = None, lfw
 
 
 def run_photo_demo(model, out: Path, model_path: str | None = None, lfw: str | None = None) -> Path:  # type: ignore[no-untyped-def]
+    from faceprint.api import open_gallery
     from faceprint.applications.clustering import cluster, write_clusters
-    from faceprint.applications.recognition import Gallery, resolve_open_set_threshold
-    from faceprint.utils.io import file_sha256
-    from faceprint.applications.verification import distance, resolve_threshold
-    from faceprint.detection.pipeline import FaceAligner
+    from faceprint.data import read_image
     from faceprint.embeddings import list_images
     from faceprint.evaluation import evaluate_verification
     from faceprint.evaluation.clustering import clustering_report
     from faceprint.evaluation.plots import plot_roc
+    from faceprint.pipeline import Pipeline
+    from faceprint.thresholds import (
+        cluster_threshold,
+        identification_threshold,
+        verification_threshold,
+    )
+    from faceprint.utils.io import file_sha256
 
     t0 = time.perf_counter()
-    threshold = resolve_threshold(model, None)
+    threshold = verification_threshold(model)
     paths, names = list_images(PHOTOS)
-    aligner = FaceAligner(model.preprocessing, select="best")
+    pipe = Pipeline(model, select="best")
     faces_dir = out / "faces"
     shutil.rmtree(faces_dir, ignore_errors=True)
     faces_dir.mkdir(parents=True)
-    stored, thumbs, boxes = [], [], []
+    found, thumbs, boxes = [], [], []
     for p in paths:
-        f = aligner.align_path(p)[0]
-        stored.append(model.preprocessing.from_array(f.image))
+        f = pipe.faces(read_image(p), str(p))[0]
+        found.append(f)
         thumb = faces_dir / f"{p.parent.name}_{p.stem}.jpg"
         Image.fromarray(f.image).resize((112, 112)).save(thumb, quality=90)
         thumbs.append(thumb.relative_to(out).as_posix())
         boxes.append([round(float(v)) for v in f.face.box])
-    emb = model.embed(np.stack(stored))
+    emb = pipe.embed_faces(found)
     n = len(paths)
     ids = np.array(names)
     t_embed = time.perf_counter() - t0
 
     # Verification: every pair of photos.
     i, j = np.triu_indices(n, 1)
-    dist = distance(model, emb[i], emb[j])
+    dist = pipe.distances(emb[i], emb[j])
     same = ids[i] == ids[j]
-    verdict = dist < threshold
+    verdict = pipe.same(dist, threshold)
     ver_acc = float((verdict == same).mean())
     rep = evaluate_verification(dist, same)
     plot_roc(dist, same, rep, out / "verification.png", title=f"{n} demo photos, all {len(dist)} pairs")
@@ -79,9 +84,9 @@ def run_photo_demo(model, out: Path, model_path: str | None = None, lfw: str | N
     db.unlink(missing_ok=True)
     enrolled = [k for k in range(n) if ids[k] != STRANGER and sum(ids[:k] == ids[k]) < ENROLLED_PER_PERSON]
     probes = [k for k in range(n) if k not in enrolled]
-    with Gallery(db, model.fingerprint, emb.shape[1], model.config.distance) as g:
+    with open_gallery(db, model) as g:
         g.enroll([(ids[k], str(paths[k]), file_sha256(paths[k]), 0, emb[k]) for k in enrolled])
-        open_set, warning = resolve_open_set_threshold(model, None, len(g.identities()))
+        open_set, warning = identification_threshold(model, None, len(g.identities()))
         if warning:
             print(f"warning: {warning}")
         results = g.identify(emb[probes], open_set, k=3)
@@ -89,8 +94,10 @@ def run_photo_demo(model, out: Path, model_path: str | None = None, lfw: str | N
     right = [r.decision == e for r, e in zip(results, expected)]
 
     # Clustering: all photos, agglomerative at the model's clustering threshold (else its verification threshold).
-    cut = model.config.cluster_threshold if model.config.cluster_threshold is not None else threshold
-    cl = cluster(emb, "agglomerative", threshold=cut, distance=model.config.distance)
+    cut, warning = cluster_threshold(model)
+    if warning:
+        print(f"warning: {warning}")
+    cl = cluster(emb, "agglomerative", threshold=cut, distance=model.distance)
     write_clusters(cl, [str(p) for p in paths], out / "clusters", copy=True)
     crep = clustering_report(np.unique(ids, return_inverse=True)[1], cl.labels)
 
@@ -101,7 +108,7 @@ def run_photo_demo(model, out: Path, model_path: str | None = None, lfw: str | N
 
         lfw_dir = Path(lfw)
         pairs = read_lfw_pairs(lfw_dir / "protocol" / "pairs.txt", lfw_dir / "lfw-deepfunneled")
-        lres = evaluate_pairs(model, pairs, protocol="LFW pairs.txt")
+        lres = evaluate_pairs(model, pairs, protocol="LFW pairs.txt", input="photos", select="central")
         plot_roc(lres.dist, lres.same, lres.report, out / "lfw.png", title="LFW View 2")
         lfw_summary = lres.report.summary()
     elapsed = time.perf_counter() - t0

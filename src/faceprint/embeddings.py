@@ -24,6 +24,7 @@ import numpy as np
 
 from faceprint.data import DecodedImages, FaceDataset
 from faceprint.data.images import is_image_file
+from faceprint.errors import InputError, MissingFileError, ModelMismatchError
 from faceprint.models import FaceEmbedder
 from faceprint.utils.io import atomic_write
 
@@ -41,6 +42,7 @@ class EmbeddingSet:
     skipped: list[str] = field(default_factory=list)
     boxes: np.ndarray | None = None
     face_index: np.ndarray | None = None
+    fallbacks: list[str] = field(default_factory=list)  # photos embedded from a centre crop (not saved)
 
     def __post_init__(self) -> None:
         n = len(self.paths)
@@ -58,19 +60,19 @@ class EmbeddingSet:
         atomic_write(path, lambda f: f.write(buf.getbuffer()))
 
     @classmethod
-    def load(cls, path: str | Path) -> "EmbeddingSet":
+    def load(cls, path: str | Path) -> EmbeddingSet:
         try:
             z = np.load(path, allow_pickle=False)
             return cls(z["embeddings"], [str(p) for p in z["paths"]], [str(i) for i in z["identities"]],
                        str(z["fingerprint"]), json.loads(str(z["config"])), [str(s) for s in z["skipped"]],
                        z["boxes"], z["face_index"])
         except (OSError, KeyError, ValueError) as e:
-            raise ValueError(f"{path}: not a faceprint embeddings file ({e})") from None
+            raise InputError(f"{path}: not a faceprint embeddings file ({e})") from None
 
     def check_model(self, model: FaceEmbedder, what: str = "embeddings") -> None:
-        fp = getattr(model, "fingerprint", None)
-        if fp is not None and fp != self.fingerprint:
-            raise ValueError(f"these {what} were made by model {self.fingerprint}, not by the model given ({fp})")
+        if model.fingerprint != self.fingerprint:
+            raise ModelMismatchError(f"these {what} were made by model {self.fingerprint}, not by the model given "
+                                     f"({model.fingerprint})")
 
 
 def list_images(root: str | Path) -> tuple[list[Path], list[str]]:
@@ -79,7 +81,7 @@ def list_images(root: str | Path) -> tuple[list[Path], list[str]]:
     if root.is_file():
         return [root], [""]
     if not root.is_dir():
-        raise FileNotFoundError(f"no such file or folder: {root}")
+        raise MissingFileError(f"no such file or folder: {root}")
     try:
         ds = FaceDataset.from_folders(root)
         flat = sorted(p for p in root.iterdir() if is_image_file(p) and not p.is_dir())
@@ -87,7 +89,7 @@ def list_images(root: str | Path) -> tuple[list[Path], list[str]]:
     except ValueError:
         flat = sorted(p for p in root.iterdir() if is_image_file(p) and not p.is_dir())
         if not flat:
-            raise ValueError(f"{root}: no images (expected ROOT/<identity>/<image> or a folder of images)") from None
+            raise InputError(f"{root}: no images (expected ROOT/<identity>/<image> or a folder of images)") from None
         return flat, [""] * len(flat)
 
 
@@ -122,24 +124,24 @@ def embed_paths(
     emb = model.embed(stored, batch_size=batch_size, progress=progress, flip=flip)
     ids = list(identities) if identities is not None else [""] * len(paths)
     return EmbeddingSet(
-        emb, [str(paths[i]) for i in good], [ids[i] for i in good], getattr(model, "fingerprint", ""),
+        emb, [str(paths[i]) for i in good], [ids[i] for i in good], model.fingerprint,
         model.config.to_dict(), [f"{paths[i]}: {reasons.get(i, 'unreadable')}" for i in bad],
     )
 
 
 def embed_photos(
     model: FaceEmbedder,
-    paths: Sequence[Path],
+    paths: Sequence[Path | tuple[str, np.ndarray]],
     identities: Sequence[str] | None = None,
     select: str = "all",
     flip: bool | str = False,
     progress: bool = True,
-    aligner: "FaceAligner | None" = None,
+    aligner: FaceAligner | None = None,
     workers: int | None = None,
     fps: float = 1.0,
     min_face: float = 20.0,
 ) -> EmbeddingSet:
-    """Raw photos: detect and align each face as the model expects, then embed. A photo without a face, or
+    """Raw photos (files, or (name, RGB array) pairs): detect and align each face as the model expects, then embed. A photo without a face, or
     unreadable, is listed in `skipped` and the rest goes on; a photo with several faces gives a row per face.
     A video file gives its frames sampled at `fps` per second, each named `<file>#t=<seconds>`.
     Detection looks for faces of `min_face` pixels and up, in `workers` processes (FaceAligner.align_many: by
@@ -159,9 +161,9 @@ def embed_photos(
 
     def items():  # type: ignore[no-untyped-def]
         for path, ident in zip(paths, ids):
-            if not is_video_file(path):
+            if isinstance(path, tuple) or not is_video_file(path):
                 owners.append(ident)
-                yield str(path)
+                yield path if isinstance(path, tuple) else str(path)
                 continue
             try:
                 for t, frame in read_frames(path, fps):
@@ -170,7 +172,7 @@ def embed_photos(
             except ImageReadError as e:
                 skipped.append(f"{path}: {e.reason}")
 
-    videos = any(is_video_file(p) for p in paths)
+    videos = any(not isinstance(p, tuple) and is_video_file(p) for p in paths)
     source = items() if videos else list(items())
     found = aligner.align_many(source, workers)
     for name, faces in tqdm(found, total=None if videos else len(ids), desc="detecting faces",
@@ -183,7 +185,7 @@ def embed_photos(
             stored.append(model.preprocessing.from_array(f.image))
             rows.append((name, ident, f.face.box, f.index))
     emb = model.embed(np.stack(stored), flip=flip) if stored else np.zeros((0, model.config.embedding_size), np.float32)
-    return EmbeddingSet(emb, [r[0] for r in rows], [r[1] for r in rows], getattr(model, "fingerprint", ""),
+    return EmbeddingSet(emb, [r[0] for r in rows], [r[1] for r in rows], model.fingerprint,
                         model.config.to_dict(), skipped,
                         np.array([r[2] for r in rows], np.float32).reshape(-1, 4), np.array([r[3] for r in rows]))
 
@@ -211,7 +213,7 @@ def merge_shards(out: str | Path, count: int, order: Sequence[Path | str]) -> Em
             return EmbeddingSet.load(out) if Path(out).exists() and not any(p.exists() for p in pieces) else None
         sets = [EmbeddingSet.load(p) for p in pieces]
         if len({s.fingerprint for s in sets}) != 1:
-            raise ValueError(f"the pieces of {out} were made by different models")
+            raise InputError(f"the pieces of {out} were made by different models")
         pos = {str(p): k for k, p in enumerate(order)}
         rows = sorted(((_position(path, pos), int(s.face_index[r]), k, r) for k, s in enumerate(sets)
                        for r, path in enumerate(s.paths)))

@@ -3,7 +3,12 @@
 import pytest
 from PIL import Image
 
-from faceprint.data import MissingImagesError, read_lfw_pairs, read_lfw_people, read_pairs_csv
+from faceprint.data import (
+    MissingImagesError,
+    read_lfw_pairs,
+    read_lfw_people,
+    read_pairs_csv,
+)
 from faceprint.data.lfw import lfw_image
 
 

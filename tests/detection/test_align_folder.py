@@ -10,15 +10,15 @@ from faceprint.cli import main
 from faceprint.training.loop import preprocessing_for
 
 
-def test_align_folder_reports_and_resumes(lfw_dir, tmp_path, capsys):
+def test_align_folder_reports_and_resumes(photos, tmp_path, capsys):
     src = tmp_path / "src"
-    people = lfw_dir / "lfw-deepfunneled"
-    for name in ("Aaron_Peirsol", "Abdullah_Gul"):
+    people = photos
+    for name in ("Colin_Powell", "Laura_Bush"):
         (src / name).mkdir(parents=True)
         for f in sorted((people / name).iterdir())[:2]:
             shutil.copy(f, src / name / f.name)
-    Image.fromarray(np.full((120, 120, 3), 90, np.uint8)).save(src / "Abdullah_Gul" / "blank.jpg")
-    (src / "Aaron_Peirsol" / "broken.jpg").write_bytes(b"\xff\xd8 nope")
+    Image.fromarray(np.full((120, 120, 3), 90, np.uint8)).save(src / "Laura_Bush" / "blank.jpg")
+    (src / "Colin_Powell" / "broken.jpg").write_bytes(b"\xff\xd8 nope")
     dst = tmp_path / "aligned"
     assert main(["align", str(src), str(dst), "--method", "box", "--size", "160", "--workers", "1", "--no-progress",
                  "--debug", "2"]) == 0

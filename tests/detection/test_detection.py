@@ -7,9 +7,22 @@ import pytest
 import torch
 from PIL import Image
 
-from faceprint.detection import MTCNN, Face, align_five_point, select_faces, similarity_transform
+from faceprint.detection import (
+    MTCNN,
+    Face,
+    align_five_point,
+    select_faces,
+    similarity_transform,
+)
 from faceprint.detection.alignment import FACENET_TEMPLATE_112, align_box, align_lfw
-from faceprint.detection.mtcnn import crop_resize, nms, proposal_boxes, pyramid_scales, regress, square
+from faceprint.detection.mtcnn import (
+    crop_resize,
+    nms,
+    proposal_boxes,
+    pyramid_scales,
+    regress,
+    square,
+)
 from tests.reference import torch_crop_resize
 
 
@@ -124,10 +137,10 @@ def test_no_face_on_blank_or_noise(detector):
     assert detector.detect([blank, noise]) == [[], []]
 
 
-def test_faces_found_on_real_photos(detector, lfw_dir):
+def test_faces_found_on_real_photos(detector, photos):
     from faceprint.data import read_image
 
-    paths = sorted((lfw_dir / "lfw-deepfunneled" / "George_W_Bush").iterdir())[:8]
+    paths = sorted(photos.glob("*/*.jpg"))[::3][:8]
     images = [read_image(p) for p in paths]
     for img, faces in zip(images, detector.detect(images)):
         assert faces, "no face found on an LFW photo"
@@ -163,9 +176,9 @@ def test_aligning_in_worker_processes_keeps_order_and_errors(tmp_path):
     """FaceAligner.align_many with two worker processes: the same faces, in the same order, and every unreadable
     or faceless photo reported as its error, as in one process."""
     from faceprint.data import ImageReadError
+    from faceprint.data.transforms import Preprocessing
     from faceprint.demo import PHOTOS
     from faceprint.detection.pipeline import FaceAligner, NoFaceError
-    from faceprint.data.transforms import Preprocessing
 
     (tmp_path / "text.jpg").write_text("not an image")
     Image.fromarray(np.full((200, 200, 3), 90, np.uint8)).save(tmp_path / "blank.png")

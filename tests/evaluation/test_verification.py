@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from faceprint.evaluation import accuracy_threshold, auc_eer, evaluate_verification, far_threshold, rates
+from faceprint.evaluation import (
+    accuracy_threshold,
+    auc_eer,
+    evaluate_verification,
+    far_threshold,
+    rates,
+)
 
 
 def test_accuracy_threshold_by_hand():

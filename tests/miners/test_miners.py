@@ -9,7 +9,12 @@ import torch
 from faceprint.distances import get_distance
 from faceprint.miners import BatchAllMiner, BatchHardMiner, SemiHardMiner, get_miner
 from faceprint.miners.semi_hard_miner import count_below
-from tests.reference import brute_batch_all, brute_batch_hard, brute_semi_hard, semi_hard_candidates
+from tests.reference import (
+    brute_batch_all,
+    brute_batch_hard,
+    brute_semi_hard,
+    semi_hard_candidates,
+)
 
 
 def _batch(kind: str, seed: int):

@@ -10,7 +10,13 @@ import torch
 
 from faceprint.demo import PHOTOS
 from faceprint.models import load_model, save_model
-from faceprint.models.dlib_import import DlibFormatError, _Reader, convert_dlib, expected_layout, read_dlib_net
+from faceprint.models.dlib_import import (
+    DlibFormatError,
+    _Reader,
+    convert_dlib,
+    expected_layout,
+    read_dlib_net,
+)
 from faceprint.models.dlib_resnet import add_prev
 
 HAVE_DLIB = importlib.util.find_spec("dlib") is not None and importlib.util.find_spec("face_recognition_models")

@@ -45,8 +45,7 @@ def test_shipped_model_rejects_the_demo_stranger():
     """The demo's promise: with two photos of each of five people enrolled, the stranger comes out unknown at the
     model's own open-set threshold (fitted on held-out identities in training, not on these photos)."""
     from faceprint.demo import ENROLLED_PER_PERSON, STRANGER
-
-    from faceprint.evaluation.identification import open_set_threshold
+    from faceprint.thresholds import open_set_threshold
 
     model = faceprint.load()
     assert model.config.open_set_thresholds

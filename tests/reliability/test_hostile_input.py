@@ -114,7 +114,7 @@ def test_training_over_a_folder_with_hostile_files(tmp_path):
     from faceprint.data.synthetic import make_synthetic_faces
 
     faces = make_synthetic_faces(tmp_path / "faces", identities=8, images_per_identity=4, size=64, seed=1)
-    first = sorted(faces.iterdir())[0]
+    first = sorted(p for p in faces.iterdir() if p.is_dir())[0]
     expect = make_hostile_files(first, [read_image(p) for p in sorted(first.iterdir())[:3]], large_side=800)
     out = _run("train", "--data", str(faces), "--out", str(tmp_path / "run"), "--backbone", "resnet10_quarter",
                "--input-size", "48", "--p", "4", "--k", "3", "--steps", "3", "--val-split", "0.25",

@@ -14,7 +14,7 @@ def test_unrestricted_protocol_keeps_test_people_out(tmp_path, capsys):
     lfw, proto = tmp_path / "lfw", tmp_path / "protocol"
     proto.mkdir()
     names = [f"Person_{i:02d}" for i in range(40)]
-    for name, src in zip(names, sorted(faces.iterdir())):
+    for name, src in zip(names, sorted(p for p in faces.iterdir() if p.is_dir())):
         (lfw / name).mkdir(parents=True)
         for n, f in enumerate(sorted(src.iterdir()), 1):
             shutil.copy(f, lfw_image(lfw, name, n))

@@ -12,6 +12,7 @@ import torch
 
 from faceprint.data.synthetic import make_synthetic_faces
 from faceprint.models import load_model
+from faceprint.errors import RunExistsError
 from faceprint.training import TrainConfig, Trainer, train
 
 
@@ -49,7 +50,7 @@ def test_resume_gives_the_same_result_as_one_run(faces, tmp_path):
     whole = train(_config(faces, tmp_path, steps=12), tmp_path / "whole")
     train(_config(faces, tmp_path, steps=7), tmp_path / "split")  # "killed" after a checkpoint at step 5 ...
     # ... simulate the kill: the checkpoint is from step 5, metrics.csv has rows up to 7.
-    with pytest.raises(FileExistsError, match="--resume"):
+    with pytest.raises(RunExistsError, match="holds a run already"):
         Trainer(_config(faces, tmp_path, steps=12), tmp_path / "split")
     resumed = train(_config(faces, tmp_path, steps=12), tmp_path / "split", resume=True)
     assert resumed.step == whole.step == 12
@@ -100,7 +101,7 @@ def test_collapse_alarm(faces, tmp_path, caplog):
         for _ in range(5):
             trainer._check_collapse(collapsed)
     assert trainer.collapsed
-    assert any("collapsing" in r.getMessage() and "--lr" in r.getMessage() for r in caplog.records)
+    assert any("collapsing" in r.getMessage() and "learning rate (lr)" in r.getMessage() for r in caplog.records)
 
 
 def test_bad_settings_are_refused(faces, tmp_path):

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from faceprint.distances import get_distance
+from faceprint.distances import Distance, get_distance
+from faceprint.errors import InputError
 
 METHODS = ("agglomerative", "kmeans")
 UNCLUSTERED = -1
@@ -57,25 +58,25 @@ def cluster(
     method: str = "agglomerative",
     threshold: float | None = None,
     k: int | None = None,
-    distance: str = "squared_l2",
+    distance: str | Distance = "squared_l2",
     min_size: int = 1,
     seed: int = 0,
 ) -> ClusterResult:
     """Cluster embeddings; clusters smaller than `min_size` go to the unclustered bucket (label -1)."""
     if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        raise InputError(f"method must be one of {METHODS}, got {method!r}")
     n = len(emb)
     if n == 0:
-        raise ValueError("nothing to cluster")
+        raise InputError("nothing to cluster")
     if n == 1:
         labels, param = np.zeros(1, dtype=np.int64), float(threshold or k or 0)
     elif method == "agglomerative":
         from sklearn.cluster import AgglomerativeClustering
 
         if threshold is None:
-            raise ValueError("agglomerative clustering needs a distance threshold (the model's, or --threshold)")
+            raise InputError("agglomerative clustering needs a distance threshold")
         if n > 30_000:
-            raise ValueError(f"{n} faces: agglomerative clustering needs N^2 memory; use --method kmeans")
+            raise InputError(f"{n} faces: agglomerative clustering needs N^2 memory; use k-means")
         d = get_distance(distance).pairwise(torch.from_numpy(np.ascontiguousarray(emb, np.float32))).numpy()
         labels = AgglomerativeClustering(n_clusters=None, metric="precomputed", linkage="average",
                                          distance_threshold=threshold).fit_predict(d)
@@ -192,7 +193,7 @@ def calibrate_clustering(
     ids = np.unique(labels)
     sizes = tuple(n for n in sizes if n <= len(ids)) or (len(ids),)
     if len(ids) < 2:
-        raise ValueError("clustering calibration needs at least 2 identities")
+        raise InputError("clustering calibration needs at least 2 identities")
     rng = np.random.default_rng(seed)
     dist = get_distance(distance)
     grid = None

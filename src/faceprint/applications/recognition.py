@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import time
 from collections import Counter
@@ -16,15 +15,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from faceprint import __version__
+from faceprint.distances import Distance, get_distance
+from faceprint.errors import FaceprintError
+from faceprint.search.index import ExactIndex, FaissIndex, SearchIndex, use_faiss
 from faceprint.utils.io import file_sha256
-
-if TYPE_CHECKING:
-    from faceprint.models import FaceEmbedder
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -41,26 +39,7 @@ CREATE TABLE IF NOT EXISTS faces (
 """
 
 
-def resolve_open_set_threshold(model: "FaceEmbedder", threshold: float | None, n_identities: int
-                               ) -> tuple[float, str]:
-    """The given threshold, else the model's open-set one for a gallery of `n_identities`, else its pairwise one.
-
-    Returns (threshold, warning for the user or "").
-    """
-    if threshold is not None:
-        return float(threshold), ""
-    if model.config.open_set_thresholds:
-        from faceprint.evaluation.identification import open_set_threshold
-
-        return open_set_threshold(model.config.open_set_thresholds, n_identities)
-    if model.config.threshold is None:
-        raise ValueError("this model has no calibrated threshold: pass --threshold, or run `faceprint calibrate`")
-    return float(model.config.threshold), (
-        "this model has no open-set threshold, so its pairwise verification threshold is used: in a gallery of many "
-        "people most strangers will match someone. Fit one with `faceprint calibrate --open-set --data DIR`.")
-
-
-class GalleryError(ValueError):
+class GalleryError(FaceprintError, ValueError):
     pass
 
 
@@ -88,7 +67,7 @@ class Gallery:
     writers queue on SQLite's lock for up to BUSY_TIMEOUT_S, and every write takes the lock first (BEGIN
     IMMEDIATE), so two writers never deadlock half-way through a transaction."""
 
-    def __init__(self, path: str | Path, fingerprint: str, embedding_size: int, distance: str,
+    def __init__(self, path: str | Path, fingerprint: str, embedding_size: int, distance: str | Distance,
                  create: bool = True) -> None:
         self.path = Path(path)
         if not self.path.exists() and not create:
@@ -108,7 +87,7 @@ class Gallery:
                 # first writer wins; a second one creating the same file at the same moment finds its rows
                 self.db.executemany("INSERT OR IGNORE INTO meta VALUES (?, ?)", [
                     ("format", "faceprint.gallery"), ("model_fingerprint", fingerprint),
-                    ("embedding_size", str(embedding_size)), ("distance", distance),
+                    ("embedding_size", str(embedding_size)), ("distance", get_distance(distance).name),
                     ("created", time.strftime("%Y-%m-%dT%H:%M:%S")), ("faceprint_version", __version__)])
             meta = dict(self.db.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.DatabaseError as e:
@@ -121,7 +100,7 @@ class Gallery:
                 f"({fingerprint}); embeddings of different models cannot be compared: use that model or a new gallery"
             )
         self.fingerprint = fingerprint
-        self.distance = distance
+        self.distance = get_distance(distance)
         self.embedding_size = embedding_size
         self._matrix: tuple[np.ndarray, np.ndarray, list[str]] | None = None
         self._version: int | None = None
@@ -141,7 +120,7 @@ class Gallery:
     def close(self) -> None:
         self.db.close()
 
-    def __enter__(self) -> "Gallery":
+    def __enter__(self) -> Gallery:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -224,7 +203,7 @@ class Gallery:
         return self._matrix
 
     def identify(self, queries: np.ndarray, threshold: float, k: int = 5, vote: int = 1,
-                 index: "SearchIndex | None" = None) -> list[Identification]:
+                 index: SearchIndex | None = None) -> list[Identification]:
         """Top-k identities per query; the decision is the nearest face's identity (vote = 1) or a majority of
         the `vote` nearest faces under the threshold, and "unknown" when the nearest face is not under it."""
         emb, owner, names = self.matrix()
@@ -241,101 +220,23 @@ class Gallery:
                     seen[int(owner[n])] = float(d)
             cands = [Match(names[i], d) for i, d in sorted(seen.items(), key=lambda kv: kv[1])[:k]]
             nearest = float(d_row[0])
-            if nearest >= threshold:
+            if not self.distance.same(nearest, threshold):
                 decision = "unknown"
             elif vote <= 1:
                 decision = names[int(owner[n_row[0]])]
             else:
-                close = [int(owner[n]) for d, n in zip(d_row[:vote], n_row[:vote]) if d < threshold and n >= 0]
+                close = [int(owner[n]) for d, n in zip(d_row[:vote], n_row[:vote])
+                         if self.distance.same(d, threshold) and n >= 0]
                 decision = names[Counter(close).most_common(1)[0][0]]
             out.append(Identification(decision, nearest, threshold, cands))
         return out
 
 
-class SearchIndex:
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        raise NotImplementedError
-
-
-class ExactIndex(SearchIndex):
-    """Exact k-NN by one matrix product per block of queries (practical to ~10^6 faces on 2 cores)."""
-
-    def __init__(self, emb: np.ndarray, distance: str = "squared_l2") -> None:
-        import torch
-
-        self.emb = torch.from_numpy(np.array(emb, dtype=np.float32))  # a copy: frombuffer arrays are read-only
-        self.norms = (self.emb * self.emb).sum(1)
-        self.distance = distance
-
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        import torch
-
-        q = torch.from_numpy(np.ascontiguousarray(queries, dtype=np.float32))
-        k = min(k, len(self.emb))
-        # |q|^2 is the same for a whole row, so rank by |e|^2 - 2 q.e (one fused addmm) and add it to the k kept;
-        # blocks keep the (queries, N) score matrix to ~256 MB.
-        block = max(1, min(256, (1 << 26) // max(1, len(self.emb))))
-        ds, ns = [], []
-        for s in range(0, len(q), block):
-            qb = q[s : s + block]
-            scores = torch.addmm(self.norms[None], qb, self.emb.t(), alpha=-2.0)
-            vals, idx = torch.topk(scores, k, dim=1, largest=False, sorted=True)
-            vals = (vals + (qb * qb).sum(1, keepdim=True)).clamp_min_(0)
-            ds.append(vals if self.distance == "squared_l2" else vals.sqrt())
-            ns.append(idx)
-        return torch.cat(ds).numpy(), torch.cat(ns).numpy()
-
-
-class FaissIndex(SearchIndex):
-    """Approximate search (FAISS IVF-Flat: 4 sqrt(N) lists, 16 probed) for galleries past ~10^6 faces, when
-    faiss-cpu is installed; its recall@1 against exact search is measured in benchmarks/identify.py."""
-
-    def __init__(self, emb: np.ndarray, distance: str = "squared_l2", nprobe: int = 16, seed: int = 0) -> None:
-        import faiss  # optional dependency
-
-        emb = np.ascontiguousarray(emb, dtype=np.float32)
-        nlist = max(1, int(4 * np.sqrt(len(emb))))
-        self.index = faiss.IndexIVFFlat(faiss.IndexFlatL2(emb.shape[1]), emb.shape[1], nlist)
-        sample = np.random.default_rng(seed).choice(len(emb), min(len(emb), 50 * nlist), replace=False)
-        self.index.train(emb[sample])
-        self.index.add(emb)
-        self.index.nprobe = nprobe
-        self.distance = distance
-
-    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        d, n = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), k)
-        return (d if self.distance == "squared_l2" else np.sqrt(np.maximum(d, 0))), n
-
-    def save(self, path: str | Path) -> None:
-        """Atomically (a temporary file renamed over `path`)."""
-        import faiss
-
-        tmp = Path(f"{path}.tmp{os.getpid()}")
-        faiss.write_index(self.index, str(tmp))
-        os.replace(tmp, path)
-
-    @classmethod
-    def load(cls, path: str | Path, distance: str, nprobe: int = 16) -> "FaissIndex":
-        import faiss
-
-        obj = cls.__new__(cls)
-        obj.index = faiss.read_index(str(path))
-        obj.index.nprobe = nprobe
-        obj.distance = distance
-        return obj
-
-
-def gallery_index(gallery: "Gallery", kind: str = "auto") -> SearchIndex:
+def gallery_index(gallery: Gallery, kind: str = "auto") -> SearchIndex:
     """The gallery's search index. A FAISS index is kept beside the gallery file (G.db.faiss, with G.db.faiss.json
     naming the faces it holds) and rebuilt only when the gallery's faces changed, here or in another process."""
     emb, _, _ = gallery.matrix()
-    if kind == "exact" or (kind == "auto" and len(emb) <= 1_000_000):
-        return ExactIndex(emb, gallery.distance)
-    try:
-        import faiss  # noqa: F401
-    except ImportError:
-        if kind == "faiss":
-            raise GalleryError("--index faiss needs the faiss-cpu package (pip install faiss-cpu)") from None
+    if not use_faiss(len(emb), kind):
         return ExactIndex(emb, gallery.distance)
     path, meta_path = Path(f"{gallery.path}.faiss"), Path(f"{gallery.path}.faiss.json")
     state = {"fingerprint": gallery.fingerprint, "faces": gallery.face_ids_digest()}
@@ -350,18 +251,6 @@ def gallery_index(gallery: "Gallery", kind: str = "auto") -> SearchIndex:
 
     atomic_write_text(meta_path, json.dumps(state))
     return index
-
-
-def make_index(emb: np.ndarray, distance: str, kind: str = "auto") -> SearchIndex:
-    """"exact" (default up to 10^6 faces), "faiss", or "auto" (FAISS IVF above 10^6 faces when installed)."""
-    if kind == "exact" or (kind == "auto" and len(emb) <= 1_000_000):
-        return ExactIndex(emb, distance)
-    try:
-        return FaissIndex(emb, distance)
-    except ImportError:
-        if kind == "faiss":
-            raise GalleryError("--index faiss needs the faiss-cpu package (pip install faiss-cpu)") from None
-        return ExactIndex(emb, distance)
 
 
 def enroll_rows(names: Sequence[str], sources: Sequence[str], embeddings: np.ndarray

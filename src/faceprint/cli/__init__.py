@@ -11,13 +11,12 @@ import typing
 from pathlib import Path
 
 from faceprint import __version__
-from faceprint.cli.common import UserError
 
 log = logging.getLogger("faceprint")
 
 
 def _field_type(f: dataclasses.Field) -> type:
-    t = f.type if not isinstance(f.type, str) else eval(f.type, vars(typing), {})  # noqa: S307 (our own annotations)
+    t = f.type if not isinstance(f.type, str) else eval(f.type, vars(typing), {})
     if isinstance(t, types.UnionType) or typing.get_origin(t) is typing.Union:
         t = next(a for a in typing.get_args(t) if a is not type(None))
     return t
@@ -170,6 +169,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _message(e: BaseException) -> str:
+    """The error's own message, and how to act on it with this command's flags (the library knows none)."""
+    from faceprint.errors import FaceprintError, NotCalibratedError, RunExistsError
+    from faceprint.models.io import NoDefaultModelError
+
+    if isinstance(e, OSError) and not isinstance(e, FaceprintError) and e.filename:
+        return f"{e.filename}: {e.strerror}"
+    msg = str(e).strip()
+    hints = {NotCalibratedError: "pass --threshold, or run `faceprint calibrate`",
+             RunExistsError: "pass --resume to continue it, or another --out", NoDefaultModelError: "pass --model"}
+    hint = next((h for kind, h in hints.items() if isinstance(e, kind)), "")
+    return f"{msg} ({hint})" if hint else msg
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv
@@ -177,18 +190,14 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
     logging.getLogger("PIL").setLevel(logging.WARNING)
-    from faceprint.applications.recognition import GalleryError
-    from faceprint.data import ImageReadError, MissingImagesError
-    from faceprint.models import ModelFileError
+    from faceprint.errors import FaceprintError
 
     try:
         return int(args.func(args) or 0)
-    except (UserError, GalleryError, ModelFileError, MissingImagesError, ImageReadError, FileNotFoundError, FileExistsError,
-            ValueError) as e:
+    except (FaceprintError, FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError) as e:
         if args.verbose:  # -v: the full traceback, for bug reports
             raise
-        msg = str(e).strip() if not isinstance(e, (FileNotFoundError,)) or not e.filename else f"{e.filename}: {e.strerror}"
-        print(f"faceprint {args.command}: error: {msg}", file=sys.stderr)
+        print(f"faceprint {args.command}: error: {_message(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -8,11 +8,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from faceprint.errors import FaceprintError
 from faceprint.utils.io import atomic_write_text
 
 
-class UserError(Exception):
-    """A problem with the user's input: printed as one line, no traceback."""
+class UserError(FaceprintError):
+    """A problem with how the command was called: printed as one line, no traceback."""
 
 
 def add_model_option(p: Any) -> None:
@@ -30,7 +31,7 @@ def load_model_arg(path: str | None):  # type: ignore[no-untyped-def]
 
 def model_record(model: Any, path: str | None) -> dict[str, Any]:
     """What a report says about the model that produced it."""
-    return {"path": str(path) if path else "default (shipped)", "fingerprint": getattr(model, "fingerprint", ""),
+    return {"path": str(path) if path else "default (shipped)", "fingerprint": model.fingerprint,
             "backbone": model.config.backbone, "input_size": model.config.preprocessing.input_size,
             "distance": model.config.distance, "threshold": model.config.threshold,
             "open_set_far": model.config.open_set_far}
@@ -47,9 +48,8 @@ def cache_dir_arg(value: str | None) -> Path | None:
 
 
 INPUT_HELP = ("photos: detect and align each face as the model expects; crops: the images are already face crops "
-              "like the model's training images; auto: crops when the folder holds the model's own crops (its "
-              "alignment.json from `faceprint align` names the model's alignment, or a model of LFW-style crops meets "
-              "a folder without one), else photos")
+              "like the model's training images; auto: crops when the folder holds the model's own crops (made by "
+              "`faceprint align` with the model's alignment, which it records in alignment.json), else photos")
 
 
 def add_input_options(p: Any, select: str, default: str = "photos") -> None:
@@ -67,33 +67,26 @@ def add_fps_option(p: Any) -> None:
                    help="video files: frames sampled per second (0: every frame); each is named FILE#t=SECONDS")
 
 
-def resolve_input(model: Any, choice: str, data: str | Path | None) -> str:
-    """'auto' made concrete for a folder of images (see INPUT_HELP)."""
-    if choice != "auto":
-        return choice
-    from faceprint.training.loop import read_alignment
+def pipeline_of(model: Any, args: Any, flip: str = "none") -> Any:
+    """The library's Pipeline with the options this command was given."""
+    from faceprint.pipeline import Pipeline
 
-    alignment = model.config.preprocessing.alignment
-    folder = Path(data) if data is not None else None
-    if folder is None or not folder.is_dir():
-        return "crops" if alignment == "lfw" else "photos"
-    if (folder / "alignment.json").exists():
-        return "crops" if read_alignment(folder)["method"] == alignment else "photos"
-    return "crops" if alignment == "lfw" else "photos"
+    return Pipeline(model, input=getattr(args, "input", "photos"), select=getattr(args, "select", "best"),
+                    min_face=getattr(args, "min_face", 20.0), flip=flip, fps=getattr(args, "fps", 1.0),
+                    cache_dir=cache_dir_arg(getattr(args, "cache_dir", None)),
+                    progress=not getattr(args, "no_progress", True))
 
 
 def embeddings_of(model: Any, data: str, args: Any, need_identities: bool = False) -> Any:
     """A folder embedded now, or an embeddings file written by `faceprint embed` (checked against the model), so a
     folder is embedded once and clustered or evaluated many times."""
-    from faceprint.embeddings import EmbeddingSet, list_images
+    from faceprint.embeddings import EmbeddingSet
 
     if str(data).endswith(".npz"):
         es = EmbeddingSet.load(data)
         es.check_model(model, what=f"embeddings in {data}")
     else:
-        paths, ids = list_images(data)
-        args.input = resolve_input(model, getattr(args, "input", "crops"), data)
-        es = embed_inputs(model, paths, ids, args)
+        es = pipeline_of(model, args).embed_folder(data)
     if need_identities and not all(es.identities):
         raise UserError(f"{data}: expected a folder per identity (ROOT/<identity>/<image>)")
     return es
@@ -101,15 +94,4 @@ def embeddings_of(model: Any, data: str, args: Any, need_identities: bool = Fals
 
 def embed_inputs(model: Any, paths: list, identities: list | None, args: Any, flip: str = "none") -> Any:
     """Embeddings of the images the command was given, as photos (detect + align) or as ready crops."""
-    from faceprint.data.video import is_video_file
-    from faceprint.embeddings import embed_paths, embed_photos
-
-    progress = not getattr(args, "no_progress", True)
-    videos = [p for p in paths if is_video_file(p)]
-    if videos and getattr(args, "input", "crops") == "crops":
-        raise UserError(f"{videos[0]}: a video's frames are photos; use --input photos")
-    if getattr(args, "input", "crops") == "crops":
-        return embed_paths(model, paths, identities, flip=flip, cache_dir=cache_dir_arg(getattr(args, "cache_dir", None)),
-                           progress=progress)
-    return embed_photos(model, paths, identities, select=args.select, flip=flip, progress=progress,
-                        fps=getattr(args, "fps", 1.0), min_face=getattr(args, "min_face", 20.0))
+    return pipeline_of(model, args, flip).embed(paths, identities)

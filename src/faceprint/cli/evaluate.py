@@ -13,7 +13,6 @@ from faceprint.cli.common import (
     embeddings_of,
     load_model_arg,
     model_record,
-    resolve_input,
     write_json,
 )
 
@@ -40,6 +39,7 @@ def _verification_options(p: argparse.ArgumentParser) -> None:
 def _run_pairs(args: argparse.Namespace, pairs: list, protocol: str, data: str, select: str = "best") -> int:
     from faceprint.evaluation.plots import plot_roc
     from faceprint.evaluation.protocol import evaluate_pairs
+    from faceprint.pipeline import resolve_input
 
     model = load_model_arg(args.model)
     args.input = resolve_input(model, args.input, data)
@@ -50,7 +50,7 @@ def _run_pairs(args: argparse.Namespace, pairs: list, protocol: str, data: str, 
     if res.centre_crop_fallbacks:
         print(f"{len(res.centre_crop_fallbacks)} image(s) without a detected face used their centre crop, e.g. "
               f"{res.centre_crop_fallbacks[0]}")
-    print(f"{protocol} on {data} with model {getattr(model, 'fingerprint', '')} ({model.config.backbone}, "
+    print(f"{protocol} on {data} with model {model.fingerprint} ({model.config.backbone}, "
           f"flip={args.flip}, mean subtraction={'on' if args.mean_subtraction else 'off'})")
     print(rep.summary())
     if rep.cross_validated:
@@ -93,17 +93,17 @@ def _embed_folder(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def cmd_identify(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from faceprint.applications.recognition import resolve_open_set_threshold
     from faceprint.evaluation.identification import identification_report
+    from faceprint.thresholds import identification_threshold
 
     model, es = _embed_folder(args)
     names, labels = np.unique(np.array(es.identities), return_inverse=True)
     n_gallery = len(names) - int(round(args.impostor_fraction * len(names)))  # as split_gallery holds strangers out
     threshold = None
     if model.config.open_set_thresholds or model.config.threshold is not None:
-        threshold, _ = resolve_open_set_threshold(model, None, n_gallery)
+        threshold, _ = identification_threshold(model, None, n_gallery)
     rep = identification_report(es.embeddings, labels, args.gallery_per_identity, args.impostor_fraction,
-                                model.config.distance, model_threshold=threshold, seed=args.seed)
+                                model.distance, model_threshold=threshold, seed=args.seed)
     print(f"identification on {args.data} ({len(es.paths)} images, {len(names)} identities)")
     print(rep.summary())
     write_json(args.json, {"data": args.data, "model": model_record(model, args.model), "report": rep.to_dict()})
@@ -115,15 +115,14 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
     from faceprint.applications.clustering import cluster
     from faceprint.evaluation.clustering import clustering_report
+    from faceprint.thresholds import cluster_threshold
 
     model, es = _embed_folder(args)
     truth = np.unique(np.array(es.identities), return_inverse=True)[1]
-    threshold = args.threshold if args.threshold is not None else model.config.cluster_threshold
-    if threshold is None:
-        threshold = model.config.threshold  # a model without a clustering threshold: its verification one
+    threshold = cluster_threshold(model, args.threshold)[0] if args.method == "agglomerative" else None
     if args.method == "kmeans" and args.k is None:
         args.k = int(truth.max() + 1)  # the true number, unless given: this evaluates the embedding, not k
-    res = cluster(es.embeddings, args.method, threshold=threshold, k=args.k, distance=model.config.distance)
+    res = cluster(es.embeddings, args.method, threshold=threshold, k=args.k, distance=model.distance)
     rep = clustering_report(truth, res.labels)
     print(f"clustering {args.data} ({len(es.paths)} images) with {args.method} "
           f"({'threshold' if args.method == 'agglomerative' else 'k'} {res.parameter:g})")

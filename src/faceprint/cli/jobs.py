@@ -19,7 +19,7 @@ from faceprint.cli.common import (
     embeddings_of,
     load_model_arg,
     model_record,
-    resolve_input,
+    pipeline_of,
     write_json,
 )
 
@@ -27,29 +27,14 @@ log = logging.getLogger("faceprint")
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from faceprint.applications.verification import distance, resolve_threshold
-
     model = load_model_arg(args.model)
-    t = resolve_threshold(model, args.threshold)
-    sides = []
-    for image in (args.a, args.b):
-        es = embed_inputs(model, [Path(image)], None, args)
-        if not len(es.paths):
-            raise UserError(es.skipped[0] if es.skipped else f"{image}: no face")
-        sides.append(es)
-    results = []
-    for i in range(len(sides[0].paths)):  # one result per face when a photo holds several (--select all)
-        for j in range(len(sides[1].paths)):
-            d = float(distance(model, sides[0].embeddings[i], sides[1].embeddings[j])[0])
-            results.append({"a": args.a, "b": args.b, "distance": d, "threshold": t, "same": d < t,
-                            "distance_name": model.config.distance,
-                            "box_a": [round(float(v), 1) for v in sides[0].boxes[i]],
-                            "box_b": [round(float(v), 1) for v in sides[1].boxes[j]]})
+    results = [{"a": args.a, "b": args.b, **c.to_dict()}  # one per pair of faces when photos hold several
+               for c in pipeline_of(model, args).compare(args.a, args.b, args.threshold)]
     if args.json:
         print(json.dumps(results[0] if len(results) == 1 else results))
         return 0
     for r in results:
-        where = "" if args.input == "crops" else f"  (faces at {r['box_a']} and {r['box_b']})"
+        where = f"  (faces at {r['box_a']} and {r['box_b']})" if r["box_a"] is not None else ""
         print(f"{r['distance_name']} distance {r['distance']:.4f}  threshold {r['threshold']:.4f}  "
               f"{'SAME' if r['same'] else 'DIFFERENT'}{where}")
     return 0
@@ -94,7 +79,7 @@ def _calibrate_pairs(model, args: argparse.Namespace) -> None:  # type: ignore[n
         pairs = _read_any_pairs(args.pairs, args.images)
         root = args.images or str(Path(args.pairs).parent)
         res = evaluate_pairs(model, pairs, cache_dir=cache_dir_arg(args.cache_dir), protocol=Path(args.pairs).name,
-                             input=resolve_input(model, args.input, root), select=args.select)
+                             input=args.input, select=args.select, source=root, progress=not args.no_progress)
         dist, same, source = res.dist, res.same, str(args.pairs)
     else:
         dist, same = _folder_pairs(model, args)
@@ -115,8 +100,6 @@ def _calibrate_pairs(model, args: argparse.Namespace) -> None:  # type: ignore[n
 
 def _folder_pairs(model, args: argparse.Namespace, max_pairs: int = 20_000):  # type: ignore[no-untyped-def]
     """Distances of up to max_pairs / 2 same-person pairs of a folder's faces and as many different-person pairs."""
-    from faceprint.applications.verification import distance
-
     es = embeddings_of(model, args.data, args, need_identities=True)
     labels = np.unique(np.array(es.identities), return_inverse=True)[1]
     rng = np.random.default_rng(args.seed)
@@ -129,7 +112,7 @@ def _folder_pairs(model, args: argparse.Namespace, max_pairs: int = 20_000):  # 
     neg = neg[labels[neg[:, 0]] != labels[neg[:, 1]]][: len(pos)]
     pairs = np.concatenate([pos, neg])
     e = es.embeddings
-    return distance(model, e[pairs[:, 0]], e[pairs[:, 1]]), np.arange(len(pairs)) < len(pos)
+    return pipeline_of(model, args).distances(e[pairs[:, 0]], e[pairs[:, 1]]), np.arange(len(pairs)) < len(pos)
 
 
 def _calibrate_open_set(model, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
@@ -143,7 +126,7 @@ def _calibrate_open_set(model, args: argparse.Namespace) -> None:  # type: ignor
     names, labels = np.unique(np.array(es.identities), return_inverse=True)
     try:
         cal = calibrate_open_set(es.embeddings, labels, far=args.far if args.far is not None else 0.01,
-                                 distance=model.config.distance, gallery_per_identity=args.gallery_per_identity,
+                                 distance=model.distance, gallery_per_identity=args.gallery_per_identity,
                                  seed=args.seed)
     except ValueError as e:
         raise UserError(f"{args.data}: {e}") from None
@@ -164,7 +147,7 @@ def _calibrate_clustering(model, args: argparse.Namespace) -> None:  # type: ign
     names, labels = np.unique(np.array(es.identities), return_inverse=True)
     sizes = tuple(int(v) for v in args.sizes.split(","))
     try:
-        cal = calibrate_clustering(es.embeddings, labels, model.config.distance, sizes=sizes, seed=args.seed)
+        cal = calibrate_clustering(es.embeddings, labels, model.distance, sizes=sizes, seed=args.seed)
     except ValueError as e:
         raise UserError(f"{args.data}: {e}") from None
     model.config.cluster_threshold = cal.threshold
@@ -199,16 +182,10 @@ def cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_gallery(path: str, model, create: bool):  # type: ignore[no-untyped-def]
-    from faceprint.applications.recognition import Gallery
-
-    return Gallery(path, getattr(model, "fingerprint", ""), model.config.embedding_size * 1, model.config.distance,
-                   create=create)
-
-
 def cmd_enroll(args: argparse.Namespace) -> int:
-    from faceprint.utils.io import file_sha256
+    from faceprint.api import open_gallery
     from faceprint.embeddings import list_images
+    from faceprint.utils.io import file_sha256
 
     model = load_model_arg(args.model)
     if args.name:
@@ -220,7 +197,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         paths, ids = list_images(args.images[0])
         if not all(ids):
             raise UserError(f"{args.images[0]}: images must sit in a folder per identity (or use --name)")
-    with _open_gallery(args.gallery, model, create=True) as g:
+    with open_gallery(args.gallery, model, create=True) as g:
         es = embed_inputs(model, paths, ids, args)
         rows = [(n, p, file_sha256(p), int(k), e)
                 for n, p, k, e in zip(es.identities, es.paths, es.face_index, es.embeddings)]
@@ -235,29 +212,24 @@ def cmd_enroll(args: argparse.Namespace) -> int:
 def cmd_identify(args: argparse.Namespace) -> int:
     import sys
 
-    from faceprint.applications.recognition import gallery_index, resolve_open_set_threshold
+    from faceprint.api import identify
 
     model = load_model_arg(args.model)
-    with _open_gallery(args.gallery, model, create=False) as g:
-        threshold, warning = resolve_open_set_threshold(model, args.threshold, len(g.identities()))
-        if warning:
-            print(f"warning: {warning}", file=sys.stderr)
-        es = embed_inputs(model, [Path(p) for p in args.images], None, args)
-        emb, _, _ = g.matrix()
-        results = g.identify(es.embeddings, threshold, k=args.k, vote=args.vote,
-                             index=gallery_index(g, args.index) if len(emb) else None)
-    out = []
-    for path, box, r in zip(es.paths, es.boxes, results):
-        face = None if np.isnan(box).any() else [round(float(v), 1) for v in box]
-        out.append({"image": path, "box": face, "identity": r.decision, "distance": r.distance,
-                    "threshold": r.threshold,
-                    "candidates": [{"identity": c.identity, "distance": c.distance} for c in r.candidates]})
+    res = identify(model, args.gallery, [Path(p) for p in args.images], args.threshold, k=args.k, vote=args.vote,
+                   index=args.index, input=args.input, select=args.select, min_face=args.min_face, fps=args.fps,
+                   progress=not args.no_progress)
+    if res.warning:
+        print(f"warning: {res.warning}", file=sys.stderr)
+    out: list[dict] = []
+    for f in res.faces:
+        out.append({"image": f.image, "box": f.box, "identity": f.identity, "distance": f.distance,
+                    "threshold": f.threshold, "candidates": f.candidates})
         if not args.json:
-            top = ", ".join(f"{c.identity} {c.distance:.3f}" for c in r.candidates)
-            where = f" face at {face}" if face else ""
-            print(f"{path}{where}: {r.decision} (nearest {r.distance:.4f}, threshold {r.threshold:.4f})  "
+            top = ", ".join(f"{c['identity']} {c['distance']:.3f}" for c in f.candidates)
+            where = f" face at {f.box}" if f.box else ""
+            print(f"{f.image}{where}: {f.identity} (nearest {f.distance:.4f}, threshold {f.threshold:.4f})  "
                   f"top-{args.k}: {top}")
-    for s in es.skipped:
+    for s in res.skipped:
         out.append({"image": s.split(": ")[0], "error": s})
         if not args.json:
             print(f"{s}")
@@ -267,19 +239,15 @@ def cmd_identify(args: argparse.Namespace) -> int:
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
-    from faceprint.applications.clustering import cluster, write_clusters
+    from faceprint.api import cluster
+    from faceprint.applications.clustering import write_clusters
 
     model = load_model_arg(args.model)
     es = embeddings_of(model, args.data, args)
-    threshold = args.threshold if args.threshold is not None else model.config.cluster_threshold
-    if threshold is None and args.method == "agglomerative":
-        threshold = model.config.threshold
-        if threshold is None:
-            raise UserError("this model has no calibrated threshold: pass --threshold (or use --method kmeans)")
-        log.warning("this model has no clustering threshold (faceprint calibrate --clustering): using its "
-                    "verification threshold %.4f, which tends to merge people", threshold)
-    res = cluster(es.embeddings, args.method, threshold=threshold, k=args.k, distance=model.config.distance,
-                  min_size=args.min_size)
+    c = cluster(model, es, method=args.method, threshold=args.threshold, k=args.k, min_size=args.min_size)
+    if c.warning:
+        log.warning(c.warning)
+    res = c.result
     out = write_clusters(res, es.paths, args.out, copy=args.copy)
     sizes = np.bincount(res.labels[res.labels >= 0]) if (res.labels >= 0).any() else np.zeros(0, int)
     print(f"{len(es.paths)} faces -> {res.n_clusters} clusters (largest {sizes.max() if len(sizes) else 0}), "

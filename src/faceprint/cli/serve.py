@@ -13,7 +13,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from faceprint.service.app import LOOPBACK, ServiceSettings, create_app, read_api_keys
+        from faceprint.service.app import (
+            LOOPBACK,
+            ServiceSettings,
+            create_app,
+            read_api_keys,
+        )
     except ImportError as e:
         raise UserError(f"the service needs FastAPI and uvicorn: pip install 'faceprint[serve]' ({e})") from None
     keys = read_api_keys(os.environ.get("FACEPRINT_API_KEYS"), args.api_key_file)

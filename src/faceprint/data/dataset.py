@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from faceprint.data.images import is_image_file
+from faceprint.errors import InputError, MissingFileError
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +35,14 @@ class FaceDataset:
     def from_folders(
         cls, roots: Path | str | Sequence[Path | str], exclude: Iterable[str] = (), min_images: int = 1,
         dedupe: bool = False,
-    ) -> "FaceDataset":
+    ) -> FaceDataset:
         roots = [Path(roots)] if isinstance(roots, (str, Path)) else [Path(r) for r in roots]
         excluded = set(exclude)
         by_identity: dict[str, list[Path]] = {}
         twins = 0
         for root in roots:
             if not root.is_dir():
-                raise FileNotFoundError(f"dataset folder not found: {root}")
+                raise MissingFileError(f"dataset folder not found: {root}")
             for ident_dir in sorted(p for p in root.iterdir() if p.is_dir()):
                 if ident_dir.name in excluded:
                     continue
@@ -59,7 +60,7 @@ class FaceDataset:
             log.info("left out %d photos seen under the same identity in an earlier root", twins)
         names = sorted(n for n, files in by_identity.items() if len(files) >= min_images)
         if not names:
-            raise ValueError(
+            raise InputError(
                 f"no images found in {', '.join(map(str, roots))}: expected ROOT/<identity>/<image> "
                 f"with images of at least {min_images} per identity"
             )
@@ -77,7 +78,7 @@ class FaceDataset:
     def num_identities(self) -> int:
         return len(self.identities)
 
-    def subset(self, indices: Sequence[int] | np.ndarray) -> "FaceDataset":
+    def subset(self, indices: Sequence[int] | np.ndarray) -> FaceDataset:
         """A dataset of some images, labels renumbered densely over the identities that remain."""
         idx = np.asarray(indices, dtype=np.int64)
         kept = np.unique(self.labels[idx])
@@ -89,10 +90,10 @@ class FaceDataset:
             self.roots,
         )
 
-    def split_identities(self, fraction: float, seed: int = 0) -> tuple["FaceDataset", "FaceDataset"]:
+    def split_identities(self, fraction: float, seed: int = 0) -> tuple[FaceDataset, FaceDataset]:
         """(train, held_out): a random `fraction` of identities held out whole, so no person is in both."""
         if not 0 < fraction < 1:
-            raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+            raise InputError(f"fraction must be in (0, 1), got {fraction}")
         rng = np.random.default_rng(seed)
         order = rng.permutation(self.num_identities)
         n_out = max(1, int(round(fraction * self.num_identities)))

@@ -11,13 +11,15 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from faceprint.errors import InputError
+
 # Files with these names are photos to faceprint: each one is read, or reported with the reason it could not be (HEIC
 # and AVIF only where a Pillow plugin decodes them). Other files in a folder (notes, manifests) are left alone.
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jfif", ".jpe", ".png", ".pgm", ".ppm", ".pbm", ".pnm", ".bmp", ".webp",
                               ".tif", ".tiff", ".gif", ".heic", ".heif", ".avif"})
 
 
-class ImageReadError(ValueError):
+class ImageReadError(InputError):
     """An image that cannot be decoded; the message names the file and the reason."""
 
     def __init__(self, path: str | Path, reason: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from faceprint.data.pairs import Pair, check_pairs_exist
+from faceprint.errors import InputError
 
 
 def lfw_image(lfw_dir: str | Path, name: str, number: int, ext: str = "jpg") -> Path:
@@ -27,7 +28,7 @@ def read_lfw_pairs(pairs_file: str | Path, lfw_dir: str | Path, ext: str = "jpg"
     folds, per_set = (header[0], header[1]) if len(header) == 2 else (1, header[0])
     body = rows[1:]
     if len(body) != folds * 2 * per_set:
-        raise ValueError(f"{pairs_file}: header says {folds} x 2 x {per_set} pairs, found {len(body)} lines")
+        raise InputError(f"{pairs_file}: header says {folds} x 2 x {per_set} pairs, found {len(body)} lines")
     pairs: list[Pair] = []
     for i, row in enumerate(body):
         fold, within = divmod(i, 2 * per_set)
@@ -40,7 +41,7 @@ def read_lfw_pairs(pairs_file: str | Path, lfw_dir: str | Path, ext: str = "jpg"
                      False, fold)
         else:
             kind = "matched (name n1 n2)" if matched else "mismatched (name1 n1 name2 n2)"
-            raise ValueError(f"{pairs_file}: line {i + 2} should be a {kind} pair, got {' '.join(row)!r}")
+            raise InputError(f"{pairs_file}: line {i + 2} should be a {kind} pair, got {' '.join(row)!r}")
         pairs.append(p)
     if check:
         check_pairs_exist(pairs, pairs_file)
@@ -59,7 +60,7 @@ def read_lfw_people(people_file: str | Path) -> list[list[tuple[str, int]]]:
         nonlocal i
         chunk = rows[i : i + count]
         if len(chunk) != count or any(len(r) != 2 for r in chunk):
-            raise ValueError(f"{people_file}: expected {count} 'name count' lines after line {i}")
+            raise InputError(f"{people_file}: expected {count} 'name count' lines after line {i}")
         i += count
         return [(r[0], int(r[1])) for r in chunk]
 
@@ -72,5 +73,5 @@ def read_lfw_people(people_file: str | Path) -> list[list[tuple[str, int]]]:
         i += 1
         folds.append(take(count))
     if i != len(rows):
-        raise ValueError(f"{people_file}: {len(rows) - i} lines left after {first} folds")
+        raise InputError(f"{people_file}: {len(rows) - i} lines left after {first} folds")
     return folds

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from faceprint.errors import InputError, MissingFileError
+
 
 @dataclass(frozen=True)
 class Pair:
@@ -16,7 +18,7 @@ class Pair:
     fold: int
 
 
-class MissingImagesError(FileNotFoundError):
+class MissingImagesError(MissingFileError):
     """A protocol names images that are not there; a benchmark must never silently skip pairs."""
 
     def __init__(self, protocol: str | Path, missing: Sequence[Path]) -> None:
@@ -45,19 +47,19 @@ def read_pairs_csv(path: str | Path, root: str | Path | None = None, check: bool
             if lineno == 1 and len(row) >= 3 and row[2].strip().lower() == "same":
                 continue  # header line
             if len(row) not in (3, 4):
-                raise ValueError(f"{path}:{lineno}: expected path1,path2,same[,fold], got {len(row)} fields")
+                raise InputError(f"{path}:{lineno}: expected path1,path2,same[,fold], got {len(row)} fields")
             try:
                 same = int(row[2])
                 fold = int(row[3]) if len(row) == 4 else 0
             except ValueError:
-                raise ValueError(f"{path}:{lineno}: same and fold must be integers, got {row[2:]}") from None
+                raise InputError(f"{path}:{lineno}: same and fold must be integers, got {row[2:]}") from None
             if same not in (0, 1):
-                raise ValueError(f"{path}:{lineno}: same must be 0 or 1, got {same}")
+                raise InputError(f"{path}:{lineno}: same must be 0 or 1, got {same}")
             p1, p2 = (Path(p.strip()) for p in row[:2])
             pairs.append(Pair(p1 if p1.is_absolute() else base / p1, p2 if p2.is_absolute() else base / p2,
                               bool(same), fold))
     if not pairs:
-        raise ValueError(f"{path}: no pairs")
+        raise InputError(f"{path}: no pairs")
     if check:
         check_pairs_exist(pairs, path)
     return pairs

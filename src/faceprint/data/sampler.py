@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from faceprint.errors import InputError
+
 SMALL_IDENTITY_POLICIES = ("replacement", "skip")
 
 
@@ -28,9 +30,9 @@ class PKSampler:
         seed: int = 0,
     ) -> None:
         if p < 1 or k < 1 or extra_negatives < 0:
-            raise ValueError(f"need p >= 1, k >= 1, extra_negatives >= 0; got p={p}, k={k}, extra={extra_negatives}")
+            raise InputError(f"need p >= 1, k >= 1, extra_negatives >= 0; got p={p}, k={k}, extra={extra_negatives}")
         if small_identities not in SMALL_IDENTITY_POLICIES:
-            raise ValueError(f"small_identities must be one of {SMALL_IDENTITY_POLICIES}, got {small_identities!r}")
+            raise InputError(f"small_identities must be one of {SMALL_IDENTITY_POLICIES}, got {small_identities!r}")
         self.labels = np.asarray(labels)
         self.p, self.k, self.extra = p, k, extra_negatives
         self.seed = seed
@@ -40,7 +42,7 @@ class PKSampler:
         need = max(min_images, k if small_identities == "skip" else 1)
         self.eligible = np.asarray([i for i in ids if counts[np.searchsorted(ids, i)] >= need], dtype=np.int64)
         if len(self.eligible) < p:
-            raise ValueError(
+            raise InputError(
                 f"P = {p} identities per batch, but only {len(self.eligible)} identities have >= {need} images"
             )
 

@@ -79,7 +79,10 @@ def _draw(p: dict, rng: np.random.Generator, size: int) -> Image.Image:
 def make_synthetic_faces(
     root: str | Path, identities: int = 20, images_per_identity: int = 10, size: int = 112, seed: int = 0
 ) -> Path:
-    """Write ROOT/<id_NNN>/<NNN>.jpg and return ROOT."""
+    """Write ROOT/<id_NNN>/<NNN>.jpg and return ROOT. The faces are drawn centred and scaled as LFW's crops are,
+    and ROOT/alignment.json says so (method "lfw"), as `faceprint align` would."""
+    from faceprint.data.alignment import write_alignment
+
     root = Path(root)
     rng = np.random.default_rng(seed)
     for i in range(identities):
@@ -88,4 +91,5 @@ def make_synthetic_faces(
         folder.mkdir(parents=True, exist_ok=True)
         for j in range(images_per_identity):
             _draw(params, rng, size).save(folder / f"{j:03d}.jpg", quality=92)
+    write_alignment(root, "lfw", size)
     return root

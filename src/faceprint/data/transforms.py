@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from faceprint.data.images import read_image
+from faceprint.errors import InputError
 
 if TYPE_CHECKING:  # torch only where tensors are made: an exported (ONNX) model runs without it
     import torch
@@ -40,15 +41,15 @@ class Preprocessing:
 
     def __post_init__(self) -> None:
         if self.input_size < 16:
-            raise ValueError(f"input_size must be >= 16, got {self.input_size}")
+            raise InputError(f"input_size must be >= 16, got {self.input_size}")
         if not 0 < self.crop * (1 + self.pad) <= 1 + 1e-9:
-            raise ValueError(f"crop * (1 + pad) must be in (0, 1], got {self.crop} * (1 + {self.pad})")
+            raise InputError(f"crop * (1 + pad) must be in (0, 1], got {self.crop} * (1 + {self.pad})")
         if not isinstance(self.mean, (int, float)):
             if len(self.mean) != 3:
-                raise ValueError(f"mean must be one number or one per RGB channel, got {self.mean!r}")
+                raise InputError(f"mean must be one number or one per RGB channel, got {self.mean!r}")
             object.__setattr__(self, "mean", tuple(float(m) for m in self.mean))
         if self.alignment not in ALIGNMENTS:
-            raise ValueError(f"alignment must be one of {ALIGNMENTS}, got {self.alignment!r}")
+            raise InputError(f"alignment must be one of {ALIGNMENTS}, got {self.alignment!r}")
 
     @property
     def stored_size(self) -> int:
@@ -88,7 +89,7 @@ class Preprocessing:
         as `to_tensor` makes it at evaluation. This is what an exported network takes."""
         s, size = self.stored_size, self.input_size
         if stored.ndim != 4 or stored.shape[1:] != (s, s, 3):
-            raise ValueError(f"expected (N, {s}, {s}, 3) uint8, got {tuple(stored.shape)}")
+            raise InputError(f"expected (N, {s}, {s}, 3) uint8, got {tuple(stored.shape)}")
         o = (s - size) // 2
         x = stored[:, o : o + size, o : o + size].astype(np.float32)
         x = (x - np.asarray(self.mean, np.float32)) / np.float32(self.std)
@@ -117,7 +118,7 @@ class Preprocessing:
             x = x[None]
         n, s, size = x.shape[0], x.shape[1], self.input_size
         if x.shape[1:] != (s, s, 3) or s < size:
-            raise ValueError(f"expected (N, {self.stored_size}, {self.stored_size}, 3) uint8, got {tuple(x.shape)}")
+            raise InputError(f"expected (N, {self.stored_size}, {self.stored_size}, 3) uint8, got {tuple(x.shape)}")
         ar = torch.arange(size)
         if train:
             oy = torch.randint(0, s - size + 1, (n,), generator=generator)

@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 
 from faceprint.data.transforms import Preprocessing
+from faceprint.errors import FaceprintError, InputError
 from faceprint.utils.io import file_sha256
 
 FORMAT = "faceprint.onnx"
 FORMAT_VERSION = 1
 
 
-class ExportedModelError(ValueError):
+class ExportedModelError(FaceprintError, ValueError):
     """An ONNX file without its faceprint description, or one that does not match it."""
 
 
@@ -83,7 +84,7 @@ class OnnxEmbedder:
 
         mode = {True: "sum", False: "none"}.get(flip, flip)  # type: ignore[call-overload]
         if mode not in ("none", "sum", "concat"):
-            raise ValueError(f"flip must be none, sum or concat, got {flip!r}")
+            raise InputError(f"flip must be none, sum or concat, got {flip!r}")
         out = []
         for s in tqdm(range(0, len(images), batch_size), desc="embedding", unit="batch", disable=not progress):
             x = self.preprocess(images[s : s + batch_size])

@@ -13,10 +13,10 @@ from faceprint.detection.mtcnn import MTCNN
 
 __all__ = [
     "ALIGNMENTS",
-    "Detector",
     "FACENET_TEMPLATE_112",
-    "Face",
     "MTCNN",
+    "Detector",
+    "Face",
     "align_box",
     "align_face",
     "align_five_point",

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from faceprint.detection.detector import Face
+from faceprint.errors import InputError
 
 DLIB_CHIP_FILE = Path(__file__).with_name("weights") / "dlib_chip.json"
 
@@ -62,7 +63,7 @@ def _crop_square(image: np.ndarray, cx: float, cy: float, side: float, size: int
 def align_box(image: np.ndarray, box: np.ndarray, size: int, margin: float = 32.0) -> np.ndarray:
     """FaceNet-port crop: the box squared, with `margin` of the `size` output pixels around the face."""
     if not 0 <= margin < size:
-        raise ValueError(f"margin must be in [0, size), got {margin}")
+        raise InputError(f"margin must be in [0, size), got {margin}")
     side = max(box[2] - box[0], box[3] - box[1])
     return _crop_square(image, (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, side * size / (size - margin), size)
 
@@ -127,4 +128,4 @@ def align_face(image: np.ndarray, face: Face, method: str, size: int, margin: fl
         return align_five_point(image, face.landmarks, size)
     if method == "dlib_chip":
         return align_dlib_chip(image, face.landmarks, size)
-    raise ValueError(f"alignment must be one of {ALIGNMENTS}, got {method!r}")
+    raise InputError(f"alignment must be one of {ALIGNMENTS}, got {method!r}")

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from faceprint.errors import InputError
+
 SELECTIONS = ("all", "largest", "central", "best")
 
 
@@ -38,7 +40,7 @@ def select_faces(faces: list[Face], image_shape: tuple[int, ...], how: str = "al
     """All faces, or the one a photo of one person means: the largest, the most central, or the best
     (score x area, the rule the CelebA subset was cut with)."""
     if how not in SELECTIONS:
-        raise ValueError(f"face selection must be one of {SELECTIONS}, got {how!r}")
+        raise InputError(f"face selection must be one of {SELECTIONS}, got {how!r}")
     if how == "all" or len(faces) <= 1:
         return list(faces)
     if how == "largest":

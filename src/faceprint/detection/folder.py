@@ -12,9 +12,11 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
+from faceprint.data.alignment import ALIGNMENT_RECORD
 from faceprint.data.images import ImageReadError, is_image_file, read_image
 from faceprint.detection.alignment import ALIGNMENTS, align_face
 from faceprint.detection.detector import Face, select_faces
+from faceprint.errors import InputError, MissingFileError
 from faceprint.utils.io import atomic_write_text
 from faceprint.utils.shard import parse_shard
 
@@ -108,18 +110,18 @@ def align_folder(src: str | Path, dst: str | Path, method: str = "lfw", size: in
     """
     index, count = parse_shard(shard)
     if method not in ALIGNMENTS:
-        raise ValueError(f"method must be one of {ALIGNMENTS}, got {method!r}")
+        raise InputError(f"method must be one of {ALIGNMENTS}, got {method!r}")
     src, dst = Path(src), Path(dst)
     if not src.is_dir():
-        raise FileNotFoundError(f"no such folder: {src}")
+        raise MissingFileError(f"no such folder: {src}")
     dst.mkdir(parents=True, exist_ok=True)
     settings = {"method": method, "size": size, "margin": margin, "select": select, "min_face": min_face}
-    record = dst / "alignment.json"
+    record = dst / ALIGNMENT_RECORD
     if not record.exists():  # shards starting together all write the same record, each atomically
         atomic_write_text(record, json.dumps({**settings, "source": str(src)}, indent=1))
     old = json.loads(record.read_text())
     if {k: old.get(k) for k in ("method", "size", "margin")} != {k: settings[k] for k in ("method", "size", "margin")}:
-        raise ValueError(f"{dst} was aligned with {old}; use the same settings or another folder")
+        raise InputError(f"{dst} was aligned with {old}; use the same settings or another folder")
     manifest = dst / ("manifest.jsonl" if count == 1 else f"manifest.shard-{index}-of-{count}.jsonl")
     done: set[str] = set()
     for m in sorted(dst.glob("manifest*.jsonl")):
@@ -130,7 +132,7 @@ def align_folder(src: str | Path, dst: str | Path, method: str = "lfw", size: in
                 continue  # a line cut by a kill: that image is simply redone
     files = sorted(p for p in src.rglob("*") if is_image_file(p))  # unreadable ones are reported, not dropped
     if not files:
-        raise ValueError(f"{src}: no images")
+        raise InputError(f"{src}: no images")
     files = files[index::count]
     report = AlignReport(total=len(files))
     todo = []

@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from faceprint.detection.detector import Detector, Face
+from faceprint.errors import InputError
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 
@@ -77,7 +78,7 @@ class ONet(nn.Module):
 def pyramid_scales(height: int, width: int, min_face: float = 20.0, factor: float = 0.709) -> list[float]:
     """Scales at which a min_face face becomes P-Net's 12 px window, down to where the image is 12 px."""
     if not 0 < factor < 1:
-        raise ValueError(f"scale factor must be in (0, 1), got {factor}")
+        raise InputError(f"scale factor must be in (0, 1), got {factor}")
     m = 12.0 / min_face
     side = min(height, width) * m
     scales = []
@@ -226,7 +227,7 @@ class MTCNN(Detector):
         candidates of all images at once."""
         for im in images:
             if im.ndim != 3 or im.shape[2] != 3:
-                raise ValueError(f"expected (H, W, 3) RGB images, got shape {im.shape}")
+                raise InputError(f"expected (H, W, 3) RGB images, got shape {im.shape}")
         std = [(torch.tensor(im).permute(2, 0, 1).float() - 127.5) / 128 for im in images]
         boxes = self._proposals(images, std)
         t1, t2, t3 = self.thresholds

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import torch
+
+from faceprint.errors import InputError
 
 # sqrt has an infinite slope at 0: two identical images in a batch (sampling with replacement) would give NaN
 # gradients. Below this the clamp cuts the gradient instead.
@@ -10,9 +15,23 @@ _SQRT_EPS = 1e-12
 
 
 class Distance:
-    """A distance between embeddings; `name` is what model files and reports record."""
+    """A distance between embeddings; `name` is what model files and reports record.
+
+    Every distance here is a monotone function of squared L2, so it also knows how to search (indexes rank by
+    squared L2, the fast form, and report in this unit) and how to decide: smaller is closer, and two faces are
+    the same person when their distance is strictly below the threshold.
+    """
 
     name: str = ""
+    diameter: float = 0.0  # the largest distance between two unit vectors (antipodes)
+
+    def same(self, d: Any, threshold: float) -> Any:
+        """The decision: same person iff d < threshold (works on floats, arrays and tensors)."""
+        return d < threshold
+
+    def from_squared_l2(self, sq: Any) -> Any:
+        """Squared L2 distances (arrays or tensors, >= 0) in this distance's unit."""
+        raise NotImplementedError
 
     def pairwise(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """(N, D) x (M, D) -> (N, M) distances, O(N*M) memory."""
@@ -47,6 +66,10 @@ class SquaredL2Distance(Distance):
     """|x - y|^2; on the unit sphere it ranges over 0..4 and the paper's margin 0.2 is in these units."""
 
     name = "squared_l2"
+    diameter = 4.0
+
+    def from_squared_l2(self, sq: Any) -> Any:
+        return sq
 
     def pairwise(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return _squared_pairwise(x, y)
@@ -59,6 +82,10 @@ class L2Distance(Distance):
     """|x - y|; 0..2 on the unit sphere."""
 
     name = "l2"
+    diameter = 2.0
+
+    def from_squared_l2(self, sq: Any) -> Any:
+        return sq.clamp_min(0).sqrt() if isinstance(sq, torch.Tensor) else np.sqrt(np.maximum(sq, 0))
 
     def pairwise(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return _squared_pairwise(x, y).clamp_min(_SQRT_EPS).sqrt()
@@ -67,7 +94,7 @@ class L2Distance(Distance):
         return ((x - y) ** 2).sum(-1).clamp_min(_SQRT_EPS).sqrt()
 
 
-_DISTANCES: dict[str, type[Distance]] = {"squared_l2": SquaredL2Distance, "l2": L2Distance}
+DISTANCES: dict[str, type[Distance]] = {"squared_l2": SquaredL2Distance, "l2": L2Distance}
 
 
 def get_distance(name: str | Distance) -> Distance:
@@ -75,6 +102,6 @@ def get_distance(name: str | Distance) -> Distance:
     if isinstance(name, Distance):
         return name
     try:
-        return _DISTANCES[name]()
+        return DISTANCES[name]()
     except KeyError:
-        raise ValueError(f"unknown distance {name!r}; choose one of {sorted(_DISTANCES)}") from None
+        raise InputError(f"unknown distance {name!r}; choose one of {sorted(DISTANCES)}") from None

@@ -46,5 +46,5 @@ def clustering_report(truth: np.ndarray, pred: np.ndarray) -> ClusteringReport:
     return ClusteringReport(
         float(normalized_mutual_info_score(truth, pred)), float(adjusted_rand_score(truth, pred)),
         float(precision), float(recall), float(f1), float(c.max(0).sum() / len(truth)),
-        int(len(np.unique(pred[:len(pred)])) - n_un), int(len(np.unique(truth))), n_un,
+        int(len(np.unique(pred[:len(pred)])) - n_un), len(np.unique(truth)), n_un,
     )

@@ -7,9 +7,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from faceprint.applications.recognition import ExactIndex
-from faceprint.distances import get_distance
+from faceprint.distances import Distance, get_distance
+from faceprint.errors import InputError
 from faceprint.evaluation.verification import far_threshold
+from faceprint.search import ExactIndex
 
 
 @dataclass
@@ -54,7 +55,7 @@ def split_gallery(labels: np.ndarray, gallery_per_identity: int, impostor_fracti
     ids = np.unique(labels)
     usable = [i for i in ids if (labels == i).sum() > gallery_per_identity]
     if not usable:
-        raise ValueError(f"no identity has more than {gallery_per_identity} images: nothing to probe with")
+        raise InputError(f"no identity has more than {gallery_per_identity} images: nothing to probe with")
     n_imp = int(round(impostor_fraction * len(ids)))
     impostors = set(rng.choice(ids, n_imp, replace=False).tolist()) if n_imp else set()
     gallery, genuine, impostor = [], [], []
@@ -73,7 +74,7 @@ def identification_report(
     labels: np.ndarray,
     gallery_per_identity: int = 1,
     impostor_fraction: float = 0.2,
-    distance: str = "squared_l2",
+    distance: str | Distance = "squared_l2",
     far_targets: tuple[float, ...] = (0.01, 0.1),
     model_threshold: float | None = None,
     seed: int = 0,
@@ -82,6 +83,7 @@ def identification_report(
     g_labels = labels[gallery]
     g_ids = np.unique(g_labels)
     index = ExactIndex(emb[gallery], distance)
+    same = index.distance.same
 
     def ranked(probes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per probe: identities ordered by their nearest gallery face, and those distances."""
@@ -106,11 +108,11 @@ def identification_report(
         for far in far_targets:
             t = far_threshold(imp_d[:, 0], far)
             rep.threshold_at_far[f"{far:g}"] = t
-            rep.dir_at_far[f"{far:g}"] = float((hit[:, 0] & (gen_d[:, 0] < t)).mean())
+            rep.dir_at_far[f"{far:g}"] = float((hit[:, 0] & same(gen_d[:, 0], t)).mean())
         if model_threshold is not None:
             rep.model_threshold = model_threshold
-            rep.dir_at_model_threshold = float((hit[:, 0] & (gen_d[:, 0] < model_threshold)).mean())
-            rep.far_at_model_threshold = float((imp_d[:, 0] < model_threshold).mean())
+            rep.dir_at_model_threshold = float((hit[:, 0] & same(gen_d[:, 0], model_threshold)).mean())
+            rep.far_at_model_threshold = float(same(imp_d[:, 0], model_threshold).mean())
     return rep
 
 
@@ -149,7 +151,7 @@ def calibrate_open_set(
     emb: np.ndarray,
     labels: np.ndarray,
     far: float = 0.01,
-    distance: str = "squared_l2",
+    distance: str | Distance = "squared_l2",
     gallery_per_identity: int = 1,
     impostor_fraction: float = 0.2,
     repeats: int = 10,
@@ -165,7 +167,7 @@ def calibrate_open_set(
     size takes the smallest threshold of any size up to it), which only lowers a FAR.
     """
     if not 0 < impostor_fraction < 1:
-        raise ValueError(f"impostor_fraction must be in (0, 1), got {impostor_fraction}")
+        raise InputError(f"impostor_fraction must be in (0, 1), got {impostor_fraction}")
     dist = get_distance(distance)
     imp_near: dict[int, list[np.ndarray]] = {}
     gen_near: dict[int, list[np.ndarray]] = {}
@@ -173,7 +175,7 @@ def calibrate_open_set(
     for r in range(repeats):
         gallery, genuine, impostor = split_gallery(labels, gallery_per_identity, impostor_fraction, seed + r)
         if not len(impostor):
-            raise ValueError("too few identities to hold any out as strangers")
+            raise InputError("too few identities to hold any out as strangers")
         rng = np.random.default_rng([seed, r])
         impostor = impostor if len(impostor) <= MAX_PROBES else rng.choice(impostor, MAX_PROBES, replace=False)
         genuine = genuine if len(genuine) <= MAX_PROBES else rng.choice(genuine, MAX_PROBES, replace=False)
@@ -202,25 +204,7 @@ def calibrate_open_set(
         gh = np.concatenate(gen_hit.get(n, [np.zeros(0, dtype=bool)]))
         out.gallery_sizes.append(n)
         out.thresholds.append(float(t))
-        out.far.append(float((imp < t).mean()))
-        out.dir.append(float((gh & (gd < t)).mean()) if len(gd) else float("nan"))
+        out.far.append(float(dist.same(imp, t).mean()))
+        out.dir.append(float((gh & dist.same(gd, t)).mean()) if len(gd) else float("nan"))
         out.n_impostor_probes.append(len(imp))
     return out
-
-
-def open_set_threshold(table: list[list[float]], n_identities: int) -> tuple[float, str]:
-    """The threshold for a gallery of `n_identities`, from a calibration table, and a warning ("" if none).
-
-    Takes the smallest calibrated size >= n (its threshold is <= the one for n itself); a gallery larger than any
-    calibrated size gets the largest size's threshold, with a warning that strangers may then pass more often.
-    """
-    if not table:
-        raise ValueError("empty open-set calibration table")
-    rows = sorted(table)
-    for n, t in rows:
-        if n >= n_identities:
-            return float(t), ""
-    n, t = rows[-1]
-    return float(t), (f"the gallery holds {n_identities} identities but the open-set threshold was calibrated up to "
-                      f"{int(n)}: strangers will match someone more often than calibrated; run `faceprint calibrate "
-                      f"--open-set` on a folder with more identities")

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from faceprint.applications.verification import distance
 from faceprint.data import Pair, check_pairs_exist
-from faceprint.embeddings import embed_paths
+from faceprint.errors import InputError
 from faceprint.evaluation.verification import VerificationReport, evaluate_verification
 from faceprint.models import FaceEmbedder
+from faceprint.pipeline import Pipeline
 
 
 @dataclass
@@ -34,34 +34,26 @@ def evaluate_pairs(
     protocol: str = "pairs",
     input: str = "crops",
     select: str = "best",
+    source: str | Path | None = None,
 ) -> PairsResult:
     """Verification metrics of `model` on `pairs` (thresholds cross-validated over the pairs' folds).
 
     Every image must exist and decode: a benchmark that skips pairs is not the benchmark. With input="photos"
     faces are detected and aligned (`select` picks the face of a photo with several: "central" for LFW, whose
     subject is the centred face by construction); an image where no face is found falls back to its centre crop
-    (as the FaceNet paper did for LFW) and is listed in the result.
+    (as the FaceNet paper did for LFW) and is listed in the result. input="auto" looks at the
+    `source` folder (see `pipeline.resolve_input`).
     mean_subtraction: for each fold, the mean embedding of the other folds' images is subtracted and the
     embeddings renormalised before distances are taken (an option of the common reference code).
     """
     check_pairs_exist(pairs, protocol)
     paths = sorted({p for pair in pairs for p in (pair.path1, pair.path2)})
-    fallbacks: list[str] = []
-    if input == "photos":
-        from faceprint.embeddings import embed_photos
-
-        es = embed_photos(model, paths, select=select, flip=flip, progress=progress)
-        no_face = [Path(s.rsplit(": ", 1)[0]) for s in es.skipped if s.endswith("no face found")]
-        if no_face:
-            crops = embed_paths(model, no_face, flip=flip, cache_dir=cache_dir, progress=False)
-            es.embeddings = np.concatenate([es.embeddings, crops.embeddings])
-            es.paths += crops.paths
-            es.skipped = [s for s in es.skipped if not s.endswith("no face found")] + crops.skipped
-            fallbacks = [str(p) for p in no_face]
-    else:
-        es = embed_paths(model, paths, flip=flip, cache_dir=cache_dir, progress=progress)
+    pipe = Pipeline(model, input=input, select=select, flip=flip, cache_dir=cache_dir, progress=progress,
+                    no_face="centre_crop")
+    es = pipe.embed(paths, source=source)
     if es.skipped:
-        raise ValueError(f"{protocol}: {len(es.skipped)} image(s) could not be read: " + "; ".join(es.skipped[:5]))
+        raise InputError(f"{protocol}: {len(es.skipped)} image(s) could not be read: " + "; ".join(es.skipped[:5]))
+    fallbacks = [str(p) for p in es.fallbacks]
     index = {Path(p): i for i, p in enumerate(es.paths)}
     left = np.array([index[p.path1] for p in pairs])
     right = np.array([index[p.path2] for p in pairs])
@@ -70,7 +62,7 @@ def evaluate_pairs(
     emb = es.embeddings
 
     def distances(e: np.ndarray) -> np.ndarray:
-        return distance(model, e[left], e[right])
+        return pipe.distances(e[left], e[right])
 
     dist = distances(emb)
     fold_dist = None

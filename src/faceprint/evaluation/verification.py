@@ -11,13 +11,15 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from faceprint.errors import InputError
+
 
 def _check(dist: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     dist, same = np.asarray(dist, dtype=np.float64), np.asarray(same, dtype=bool)
     if dist.shape != same.shape or dist.ndim != 1:
-        raise ValueError(f"dist and same must be 1-D of one length, got {dist.shape} and {same.shape}")
+        raise InputError(f"dist and same must be 1-D of one length, got {dist.shape} and {same.shape}")
     if not np.isfinite(dist).all():
-        raise ValueError("distances must be finite")
+        raise InputError("distances must be finite")
     return dist, same
 
 
@@ -47,9 +49,9 @@ def far_threshold(impostor_dist: np.ndarray, far: float) -> float:
     """
     d = np.sort(np.asarray(impostor_dist, dtype=np.float64))
     if len(d) == 0:
-        raise ValueError("no impostor pairs to set a FAR threshold on")
+        raise InputError("no impostor pairs to set a FAR threshold on")
     if not 0 <= far <= 1:
-        raise ValueError(f"far must be in [0, 1], got {far}")
+        raise InputError(f"far must be in [0, 1], got {far}")
     k = int(np.floor(far * len(d) + 1e-9))
     return float(d[k]) if k < len(d) else float("inf")
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 
 from faceprint.distances import Distance, get_distance
+from faceprint.errors import InputError
 
 
 class EmbeddingDistillation(torch.nn.Module):
@@ -23,7 +24,7 @@ class EmbeddingDistillation(torch.nn.Module):
 
     def forward(self, student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if student.shape != teacher.shape:
-            raise ValueError(f"student {tuple(student.shape)} and teacher {tuple(teacher.shape)} embeddings differ "
+            raise InputError(f"student {tuple(student.shape)} and teacher {tuple(teacher.shape)} embeddings differ "
                              "in shape; embedding distillation needs the same size (relational works for any)")
         d = self.distance.paired(student, teacher.to(student.dtype))
         if mask is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from faceprint.distances import Distance, get_distance
+from faceprint.errors import InputError
 from faceprint.miners.base import Triplets
 
 REDUCTIONS = ("mean", "mean_active", "sum")
@@ -24,9 +25,9 @@ class TripletLoss(torch.nn.Module):
     def __init__(self, margin: float = 0.2, distance: str | Distance = "squared_l2", reduction: str = "mean") -> None:
         super().__init__()
         if margin < 0:
-            raise ValueError(f"margin must be >= 0, got {margin}")
+            raise InputError(f"margin must be >= 0, got {margin}")
         if reduction not in REDUCTIONS:
-            raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+            raise InputError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
         self.margin = float(margin)
         self.distance = get_distance(distance)
         self.reduction = reduction
@@ -57,7 +58,7 @@ class TripletLoss(torch.nn.Module):
         d_ap = dist[triplets.anchor, triplets.positive]
         d_an = dist[triplets.anchor, triplets.negative]
         if margins is not None and margins.shape != d_ap.shape:
-            raise ValueError(f"margins must be one per triplet ({tuple(d_ap.shape)}), got {tuple(margins.shape)}")
+            raise InputError(f"margins must be one per triplet ({tuple(d_ap.shape)}), got {tuple(margins.shape)}")
         losses = torch.relu(d_ap - d_an + (self.margin if margins is None else margins))
         active = losses > 0
         n_active = int(active.sum())

@@ -7,6 +7,7 @@ from typing import NamedTuple
 import torch
 
 from faceprint.distances import Distance, get_distance
+from faceprint.errors import InputError
 
 
 class Triplets(NamedTuple):
@@ -20,7 +21,7 @@ class Triplets(NamedTuple):
         return int(self.anchor.numel())
 
     @staticmethod
-    def empty(device: torch.device | str = "cpu") -> "Triplets":
+    def empty(device: torch.device | str = "cpu") -> Triplets:
         e = torch.empty(0, dtype=torch.long, device=device)
         return Triplets(e, e.clone(), e.clone())
 
@@ -52,7 +53,7 @@ class Miner:
 
     def __init__(self, margin: float = 0.2, distance: str | Distance = "squared_l2") -> None:
         if margin < 0:
-            raise ValueError(f"margin must be >= 0, got {margin}")
+            raise InputError(f"margin must be >= 0, got {margin}")
         self.margin = float(margin)
         self.distance = get_distance(distance)
         self.stats: dict[str, float] = {}
@@ -96,6 +97,15 @@ class Miner:
 
     def mine(self, dist: torch.Tensor, masks: PairMasks) -> Triplets:
         raise NotImplementedError
+
+    def record(self, dist: torch.Tensor, labels: torch.Tensor, triplets: Triplets) -> dict[str, float]:
+        """`stats` for triplets chosen elsewhere (offline mining) on a batch's (B, B) distances: the same
+        figures, by the same definitions, as a call that mines them."""
+        with torch.no_grad():
+            self_index = torch.arange(labels.numel(), device=labels.device)
+            self._extra = {}
+            self._record(dist.detach().float(), pair_masks(labels, labels, self_index), triplets, self_index)
+        return self.stats
 
     def _record(
         self, dist: torch.Tensor, masks: PairMasks, t: Triplets, self_index: torch.Tensor | None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from faceprint.distances import Distance
+from faceprint.errors import InputError
 from faceprint.miners.base import Miner, PairMasks, Triplets
 
 
@@ -25,7 +26,7 @@ class BatchAllMiner(Miner):
     ) -> None:
         super().__init__(margin, distance)
         if max_triplets is not None and max_triplets <= 0:
-            raise ValueError(f"max_triplets must be positive or None, got {max_triplets}")
+            raise InputError(f"max_triplets must be positive or None, got {max_triplets}")
         self.max_triplets = max_triplets
         self.chunk_pairs = chunk_pairs
         self.generator = generator

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from faceprint.distances import Distance
+from faceprint.errors import InputError
 from faceprint.miners.base import Miner, PairMasks, Triplets
 
 POLICIES = ("hardest", "random")
@@ -39,9 +40,9 @@ class SemiHardMiner(Miner):
     ) -> None:
         super().__init__(margin, distance)
         if policy not in POLICIES:
-            raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+            raise InputError(f"policy must be one of {POLICIES}, got {policy!r}")
         if fallback not in FALLBACKS:
-            raise ValueError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")
+            raise InputError(f"fallback must be one of {FALLBACKS}, got {fallback!r}")
         self.policy = policy
         self.fallback = fallback
         self.generator = generator

@@ -2,13 +2,20 @@
 
 from faceprint.models import dlib_resnet, inception_resnet_v1, resnet  # noqa: F401  (registers the backbones)
 from faceprint.models.embedder import FaceEmbedder, ModelConfig
-from faceprint.models.io import ModelFileError, fingerprint, load_model, save_model
+from faceprint.models.io import (
+    ModelFileError,
+    NoDefaultModelError,
+    fingerprint,
+    load_model,
+    save_model,
+)
 from faceprint.models.registry import backbone_spec, list_backbones
 
 __all__ = [
     "FaceEmbedder",
     "ModelConfig",
     "ModelFileError",
+    "NoDefaultModelError",
     "backbone_spec",
     "fingerprint",
     "list_backbones",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import numpy as np
 import torch
 

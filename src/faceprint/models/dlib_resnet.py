@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from faceprint.errors import InputError
 from faceprint.models.registry import register_backbone
 
 # (channels, down-sampling block first?, plain blocks) per level, input side first (dlib's alevel4 .. alevel0).
@@ -75,7 +76,7 @@ class DlibResNet(nn.Module):
     def __init__(self, input_size: int = INPUT_SIZE) -> None:
         super().__init__()
         if input_size != INPUT_SIZE:
-            raise ValueError(f"dlib's face ResNet takes {INPUT_SIZE} x {INPUT_SIZE} chips, got input_size {input_size}")
+            raise InputError(f"dlib's face ResNet takes {INPUT_SIZE} x {INPUT_SIZE} chips, got input_size {input_size}")
         self.conv = nn.Conv2d(3, 32, 7, 2, 0)
         self.affine = Affine(32)
         blocks: list[nn.Module] = []

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from faceprint.data.transforms import Preprocessing
 from faceprint.distances import get_distance
+from faceprint.errors import InputError
 from faceprint.models.registry import backbone_spec
 
 
@@ -50,9 +51,9 @@ class ModelConfig:
         backbone_spec(self.backbone)
         get_distance(self.distance)
         if self.weights_dtype not in ("float32", "float16"):
-            raise ValueError(f"weights_dtype must be float32 or float16, got {self.weights_dtype!r}")
+            raise InputError(f"weights_dtype must be float32 or float16, got {self.weights_dtype!r}")
         if self.embedding_size < 2:
-            raise ValueError(f"embedding_size must be >= 2, got {self.embedding_size}")
+            raise InputError(f"embedding_size must be >= 2, got {self.embedding_size}")
         if isinstance(self.preprocessing, dict):
             self.preprocessing = Preprocessing(**self.preprocessing)
 
@@ -62,7 +63,7 @@ class ModelConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         return cls(**copy.deepcopy(known))
 
@@ -77,6 +78,31 @@ class FaceEmbedder(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.project = nn.Linear(self.backbone.out_features, config.embedding_size, bias=False)
         self.bn = nn.BatchNorm1d(config.embedding_size) if config.embedding_bn else nn.Identity()
+        self._fingerprint: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """A hash of the weights (as a model file stores them) and of the config fields that change the embedding:
+        what galleries and embedding files record, so embeddings of two models are never compared. Known from
+        the file once loaded or saved; computed from the current weights otherwise (and after any training)."""
+        if self._fingerprint is None:
+            from faceprint.models.io import model_payload
+
+            return model_payload(self)["fingerprint"]
+        return self._fingerprint
+
+    @fingerprint.setter
+    def fingerprint(self, value: str | None) -> None:
+        self._fingerprint = value
+
+    def train(self, mode: bool = True) -> FaceEmbedder:
+        if mode:
+            self._fingerprint = None  # the weights may change from here on
+        return super().train(mode)
+
+    def load_state_dict(self, *args: Any, **kwargs: Any) -> Any:
+        self._fingerprint = None
+        return super().load_state_dict(*args, **kwargs)
 
     @property
     def preprocessing(self) -> Preprocessing:
@@ -113,7 +139,7 @@ class FaceEmbedder(nn.Module):
         """
         mode = {True: "sum", False: "none"}.get(flip, flip)  # type: ignore[call-overload]
         if mode not in ("none", "sum", "concat"):
-            raise ValueError(f"flip must be none, sum or concat, got {flip!r}")
+            raise InputError(f"flip must be none, sum or concat, got {flip!r}")
         was_training = self.training
         self.eval()
         pre = self.preprocessing

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from faceprint.errors import InputError
 from faceprint.models.registry import register_backbone
 
 
@@ -102,5 +103,5 @@ class InceptionResNetV1(nn.Module):
 @register_backbone("inception_resnet_v1", 160, "Inception-ResNet-v1 as in the FaceNet ports, ~23 M parameters")
 def inception_resnet_v1(input_size: int) -> InceptionResNetV1:
     if input_size < 75:
-        raise ValueError(f"inception_resnet_v1 needs inputs of at least 75 px, got {input_size}")
+        raise InputError(f"inception_resnet_v1 needs inputs of at least 75 px, got {input_size}")
     return InceptionResNetV1()

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from faceprint.errors import FaceprintError
 from faceprint.models.embedder import FaceEmbedder, ModelConfig
 from faceprint.utils.io import atomic_write
 
@@ -20,8 +21,12 @@ FORMAT = "faceprint.model"
 FORMAT_VERSION = 1
 
 
-class ModelFileError(ValueError):
+class ModelFileError(FaceprintError, ValueError):
     """A file that is not a faceprint model, is damaged, or does not match its own config."""
+
+
+class NoDefaultModelError(ModelFileError):
+    """No model file was given and this installation ships none."""
 
 
 def fingerprint(state_dict: dict[str, torch.Tensor], config: ModelConfig) -> str:
@@ -67,6 +72,8 @@ def save_model(model: FaceEmbedder, path: str | Path) -> str:
     buf = io.BytesIO()
     torch.save(payload, buf)
     atomic_write(path, lambda f: f.write(buf.getbuffer()))
+    if not model.training:
+        model.fingerprint = payload["fingerprint"]
     return payload["fingerprint"]
 
 
@@ -97,5 +104,6 @@ def load_model(path: str | Path) -> FaceEmbedder:
         raise ModelFileError(f"{path}: damaged faceprint model ({str(e).splitlines()[0]})") from None
     if fingerprint(payload["state_dict"], config) != payload.get("fingerprint"):
         raise ModelFileError(f"{path}: weights do not match the fingerprint recorded in the file (damaged?)")
-    model.fingerprint = payload["fingerprint"]  # type: ignore[assignment]
-    return model.eval()
+    model.eval()
+    model.fingerprint = payload["fingerprint"]
+    return model

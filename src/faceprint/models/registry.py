@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from faceprint.errors import InputError
+
 
 @dataclass(frozen=True)
 class BackboneSpec:
@@ -22,7 +24,7 @@ _BACKBONES: dict[str, BackboneSpec] = {}
 def register_backbone(name: str, input_size: int, description: str) -> Callable:
     def wrap(build: Callable[[int], nn.Module]) -> Callable[[int], nn.Module]:
         if name in _BACKBONES:
-            raise ValueError(f"backbone {name!r} registered twice")
+            raise InputError(f"backbone {name!r} registered twice")
         _BACKBONES[name] = BackboneSpec(name, build, input_size, description)
         return build
 
@@ -33,7 +35,7 @@ def backbone_spec(name: str) -> BackboneSpec:
     try:
         return _BACKBONES[name]
     except KeyError:
-        raise ValueError(f"unknown backbone {name!r}; choose one of {list_backbones()}") from None
+        raise InputError(f"unknown backbone {name!r}; choose one of {list_backbones()}") from None
 
 
 def list_backbones() -> list[str]:

@@ -19,13 +19,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from fastapi import Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import (
+    Depends,
+    FastAPI,
+    File,
+    Form,
+    HTTPException,
+    Query,
+    Request,
+    UploadFile,
+)
 from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
 
 from faceprint import __version__
 from faceprint.data.images import ImageReadError, ImageTooLargeError, decode_image
+from faceprint.errors import FaceprintError, InputError
 
 log = logging.getLogger("faceprint.serve")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -157,36 +167,31 @@ class Engine:
 
     def _load(self) -> str:
         import faceprint
-        from faceprint.applications.recognition import Gallery
-        from faceprint.detection.pipeline import FaceAligner
+        from faceprint.pipeline import Pipeline
         from faceprint.utils.runtime import set_threads, tune_malloc
 
         tune_malloc()
         set_threads(None)
         model = faceprint.load(self.settings.model)
-        self._state.update(
-            model=model, aligner_all=FaceAligner(model.preprocessing, select="all"),
-            gallery=Gallery(self.settings.gallery, model.fingerprint, model.config.embedding_size,
-                            model.config.distance, create=True))
-        self._state["aligner_best"] = FaceAligner(model.preprocessing, detector=self._state["aligner_all"].detector,
-                                                  select="best")
+        every = Pipeline(model, select="all")
+        best = Pipeline(model, select="best", detector=every.aligner.detector)  # one detector for both
+        self._state.update(model=model, pipe_all=every, pipe_best=best,
+                           gallery=faceprint.open_gallery(self.settings.gallery, model, create=True))
         return model.fingerprint
 
     async def run(self, fn: Any, *args: Any) -> Any:
         loop = asyncio.get_running_loop()
         try:
             return await asyncio.wait_for(loop.run_in_executor(self.pool, fn, *args), self.settings.timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise HTTPException(503, f"busy: the request took over {self.settings.timeout_s:g} s") from None
 
     # -- work, on the engine thread ------------------------------------------------------------------------------
     def faces(self, data: bytes, name: str, best: bool) -> tuple[list[Any], np.ndarray]:
         image = decode_image(data, name, self.settings.max_pixels)
-        aligner = self._state["aligner_best" if best else "aligner_all"]
-        found = aligner.align(image, name)
-        model = self._state["model"]
-        emb = model.embed([f.image for f in found]) if found else np.zeros((0, model.config.embedding_size))
-        return found, emb
+        pipe = self._state["pipe_best" if best else "pipe_all"]
+        found = pipe.faces(image, name)
+        return found, pipe.embed_faces(found)
 
     def embed(self, data: bytes, name: str) -> EmbedResponse:
         found, emb = self.faces(data, name, best=False)
@@ -195,18 +200,18 @@ class Engine:
             for f, e in zip(found, emb)])
 
     def verify(self, a: tuple[bytes, str], b: tuple[bytes, str], threshold: float | None) -> VerifyResponse:
-        from faceprint.applications.verification import distance, resolve_threshold
+        from faceprint.thresholds import verification_threshold
 
-        model = self._state["model"]
+        model, pipe = self._state["model"], self._state["pipe_best"]
         sides = []
         for data, name in (a, b):
             found, emb = self.faces(data, name, best=True)
             if not found:
                 raise HTTPException(422, f"{name}: no face found")
             sides.append((found[0], emb[0]))
-        t = resolve_threshold(model, threshold)
-        d = float(distance(model, sides[0][1], sides[1][1])[0])
-        return VerifyResponse(distance=d, threshold=t, same=d < t, distance_kind=model.config.distance,
+        t = verification_threshold(model, threshold)
+        d = float(pipe.distances(sides[0][1], sides[1][1])[0])
+        return VerifyResponse(distance=d, threshold=t, same=bool(pipe.same(d, t)), distance_kind=model.config.distance,
                               boxes=[_box(s[0].face.box) for s in sides])
 
     def enroll(self, name: str, uploads: list[tuple[bytes, str]]) -> EnrollResponse:
@@ -228,13 +233,13 @@ class Engine:
         return EnrollResponse(name=name, added=added, already_present=present, skipped=skipped)
 
     def identify(self, data: bytes, name: str, k: int) -> IdentifyResponse:
-        from faceprint.applications.recognition import resolve_open_set_threshold
+        from faceprint.thresholds import identification_threshold
 
         g, model = self._state["gallery"], self._state["model"]
         found, emb = self.faces(data, name, best=False)
         if not found:
             return IdentifyResponse(faces=[])
-        threshold, _ = resolve_open_set_threshold(model, None, len(g.identities()))
+        threshold, _ = identification_threshold(model, None, len(g.identities()))
         results = g.identify(emb, threshold, k=k, index=self._index())
         return IdentifyResponse(faces=[
             Identified(box=_box(f.face.box), identity=r.decision, distance=r.distance, threshold=r.threshold,
@@ -243,7 +248,7 @@ class Engine:
 
     def _index(self) -> Any:
         """The search index, rebuilt only when the gallery changed (here or in another process)."""
-        from faceprint.applications.recognition import make_index
+        from faceprint.search import make_index
 
         g = self._state["gallery"]
         emb, _, _ = g.matrix()
@@ -307,8 +312,8 @@ def create_app(settings: ServiceSettings, engine: Engine | None = None) -> Any:
         msg = str(e)
         return JSONResponse({"detail": msg}, status_code=404 if "no identity" in msg or "is empty" in msg else 409)
 
-    @app.exception_handler(ValueError)
-    async def value_error(_: Request, e: ValueError) -> JSONResponse:
+    @app.exception_handler(FaceprintError)
+    async def refused(_: Request, e: FaceprintError) -> JSONResponse:
         return JSONResponse({"detail": str(e).splitlines()[0] if str(e) else "bad request"}, status_code=400)
 
     @app.get("/health", response_model=Health)
@@ -373,6 +378,6 @@ def read_api_keys(env_value: str | None, key_file: str | None) -> list[str]:
                 keys.append(line)
     short = [k for k in keys if len(k) < 16]
     if short:
-        raise ValueError(f"{len(short)} API key(s) shorter than 16 characters: use long random keys "
+        raise InputError(f"{len(short)} API key(s) shorter than 16 characters: use long random keys "
                          "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')")
     return keys

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from faceprint.errors import InputError
 from faceprint.utils.io import atomic_write
 
 CHECKPOINT_FORMAT = "faceprint.checkpoint"
@@ -30,7 +31,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001  any failure to parse untrusted bytes: not a checkpoint we can read
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ValueError(f"{path}: not a faceprint training checkpoint (cannot be read safely: {first})") from None
+        raise InputError(f"{path}: not a faceprint training checkpoint (cannot be read safely: {first})") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a faceprint training checkpoint")
+        raise InputError(f"{path}: not a faceprint training checkpoint")
     return state

@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from faceprint.errors import InputError
+
 
 @dataclass
 class TrainConfig:
@@ -84,45 +86,50 @@ class TrainConfig:
     progress: bool = True
 
     def validate(self) -> None:
+        from faceprint.distances.distance import DISTANCES
+        from faceprint.miners import MINERS
+        from faceprint.training.optim import OPTIMIZERS, SCHEDULES
+
         choices = {
-            "miner": ("semi_hard", "batch_hard", "batch_all"),
+            "miner": tuple(MINERS),
             "mining": ("online", "offline"),
-            "optimizer": ("adagrad", "adam", "sgd"),
-            "schedule": ("constant", "cosine", "step"),
+            "optimizer": tuple(OPTIMIZERS),
+            "schedule": tuple(SCHEDULES),
+            "distance": tuple(DISTANCES),
             "select_by": ("val", "accuracy", "auc"),
             "teacher_input": ("photos", "crops"),
             "dist_backend": ("auto", "gloo", "nccl"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+                raise InputError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if not self.data:
-            raise ValueError("no training data: give at least one --data folder")
+            raise InputError("no training data: give at least one data folder")
         if self.steps < 1 or self.p < 2 or self.k < 2:
-            raise ValueError("need steps >= 1, p >= 2 and k >= 2")
+            raise InputError("need steps >= 1, p >= 2 and k >= 2")
         if self.teacher is None and (self.teacher_margin > 0 or self.relation_weight > 0):
-            raise ValueError("teacher_margin and relation_weight need a teacher model")
+            raise InputError("teacher_margin and relation_weight need a teacher model")
         if min(self.distill_weight, self.relation_weight, self.teacher_margin) < 0:
-            raise ValueError("distill_weight, relation_weight and teacher_margin must be >= 0")
+            raise InputError("distill_weight, relation_weight and teacher_margin must be >= 0")
         if (self.val_pairs is None) != (self.val_dir is None):
-            raise ValueError("val_pairs and val_dir go together")
+            raise InputError("val_pairs and val_dir go together")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def load(cls, path: str | Path | None = None, **overrides: Any) -> "TrainConfig":
+    def load(cls, path: str | Path | None = None, **overrides: Any) -> TrainConfig:
         """Defaults, then the YAML file, then overrides (None means: not given)."""
         values: dict[str, Any] = {}
         if path is not None:
             loaded = yaml.safe_load(Path(path).read_text()) or {}
             if not isinstance(loaded, dict):
-                raise ValueError(f"{path}: expected a mapping of settings")
+                raise InputError(f"{path}: expected a mapping of settings")
             values.update(loaded)
         values.update({k: v for k, v in overrides.items() if v is not None})
         unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
-            raise ValueError(f"unknown training settings: {', '.join(sorted(unknown))}")
+            raise InputError(f"unknown training settings: {', '.join(sorted(unknown))}")
         if isinstance(values.get("data"), str):
             values["data"] = [values["data"]]
         return cls(**values)

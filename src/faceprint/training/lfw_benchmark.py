@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from faceprint.data import read_lfw_pairs, read_lfw_people
+from faceprint.errors import InputError
 from faceprint.evaluation.protocol import evaluate_pairs
 from faceprint.models import load_model
 from faceprint.training.config import TrainConfig
@@ -67,9 +68,9 @@ def lfw_benchmark(
     `_flip-sum`, and a run whose models are trained already only re-tests.
     """
     if protocol not in PROTOCOLS:
-        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+        raise InputError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     if not 2 <= splits <= 10:
-        raise ValueError(f"splits must be in 2..10, got {splits}")
+        raise InputError(f"splits must be in 2..10, got {splits}")
     lfw_dir, protocol_dir, out = Path(lfw_dir), Path(protocol_dir), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     pairs = read_lfw_pairs(protocol_dir / "pairs.txt", lfw_dir)
@@ -77,7 +78,7 @@ def lfw_benchmark(
     outside = [d for d in base.data if Path(d).resolve() != lfw_dir.resolve()]
     if protocol == "outside":
         if not outside:
-            raise ValueError("the outside-data protocol needs training data other than LFW (--data)")
+            raise InputError("the outside-data protocol needs training data other than LFW")
         groups = [list(range(10))]
     else:
         groups = [[int(f) for f in g] for g in np.array_split(np.arange(10), splits)]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -24,7 +23,15 @@ from torch import nn
 from tqdm import tqdm
 
 from faceprint.applications.clustering import calibrate_clustering
-from faceprint.data import DecodedImages, FaceDataset, PKSampler, Preprocessing, read_lfw_people
+from faceprint.data import (
+    DecodedImages,
+    FaceDataset,
+    PKSampler,
+    Preprocessing,
+    read_lfw_people,
+)
+from faceprint.data.alignment import read_alignment
+from faceprint.errors import InputError, RunExistsError
 from faceprint.evaluation import VerificationReport
 from faceprint.evaluation.identification import calibrate_open_set
 from faceprint.losses import EmbeddingDistillation, RelationalDistillation, TripletLoss
@@ -32,7 +39,14 @@ from faceprint.miners import Miner, SemiHardMiner, Triplets, get_miner
 from faceprint.models import FaceEmbedder, ModelConfig, backbone_spec, save_model
 from faceprint.training.checkpoint import load_checkpoint, save_checkpoint
 from faceprint.training.config import TrainConfig
-from faceprint.training.ddp import broadcast_flag, convert_sync_batchnorm, gather, init_from_env, local_threads
+from faceprint.training.ddp import (
+    broadcast_flag,
+    convert_sync_batchnorm,
+    gather,
+    init_from_env,
+    local_threads,
+)
+from faceprint.training.optim import lr_factor, make_optimizer
 from faceprint.training.plots import plot_curves
 from faceprint.training.validation import PairSet, Validator, make_pairs
 from faceprint.utils.runtime import set_threads, tune_malloc
@@ -44,8 +58,8 @@ METRICS = ["step", "loss", "num_triplets", "frac_active", "frac_semi_hard", "mea
 
 COLLAPSE_ADVICE = (
     "The embeddings are collapsing towards one point (f(x) = constant): spread {spread:.4f}, loss {loss:.4f} vs "
-    "margin {margin} over the last {window} steps. Usual remedies: lower the learning rate (--lr), start with "
-    "smaller batches (--p/--k) or semi-hard instead of batch-hard mining, and check labels and crops."
+    "margin {margin} over the last {window} steps. Usual remedies: lower the learning rate (lr), start with "
+    "smaller batches (p, k) or semi-hard instead of batch-hard mining, and check labels and crops."
 )
 
 
@@ -54,7 +68,7 @@ def preprocessing_for(roots: list[str], input_size: int, crop: float | None) -> 
     crops, as LFW and the CelebA subset are), so the model file remembers how its faces were made."""
     records = {json.dumps(r, sort_keys=True) for r in (read_alignment(root) for root in roots)}
     if len(records) > 1:
-        raise ValueError(f"the --data folders were aligned differently ({'; '.join(sorted(records))}); "
+        raise InputError(f"the training folders were aligned differently ({'; '.join(sorted(records))}); "
                          "train on folders made the same way")
     rec = json.loads(records.pop())
     pad = Preprocessing.pad
@@ -62,15 +76,6 @@ def preprocessing_for(roots: list[str], input_size: int, crop: float | None) -> 
         crop = 0.6 if rec["method"] == "lfw" else 1 / (1 + pad)
     return Preprocessing(input_size=input_size, crop=crop, alignment=rec["method"], align_size=rec["size"],
                          margin=rec.get("margin", Preprocessing.margin))
-
-
-def read_alignment(root: str | Path) -> dict[str, Any]:
-    """What `faceprint align` wrote in ROOT/alignment.json; folders without one hold LFW-style crops."""
-    f = Path(root) / "alignment.json"
-    if f.exists():
-        rec = json.loads(f.read_text())
-        return {"method": rec["method"], "size": int(rec["size"]), "margin": float(rec.get("margin", 32.0))}
-    return {"method": "lfw", "size": 250, "margin": 32.0}
 
 
 def read_exclude(path: str | Path | None) -> set[str]:
@@ -100,7 +105,7 @@ class OfflinePool:
     """Offline triplet selection (the paper's alternative): every n steps, embed a random subset of the training
     set with the latest weights (no gradient) and mine triplets there; training batches are then built from them."""
 
-    def __init__(self, trainer: "Trainer") -> None:
+    def __init__(self, trainer: Trainer) -> None:
         self.t = trainer
         c = trainer.config
         k = min(c.k, 40)
@@ -147,14 +152,14 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.checkpoint_path = self.run_dir / "checkpoint.pt"
         if not resume and self.checkpoint_path.exists():
-            raise FileExistsError(f"{self.run_dir} holds a run already: pass --resume to continue it, or another --out")
+            raise RunExistsError(f"{self.run_dir} holds a run already: resume it, or use another run folder")
         tune_malloc()
         self.rank, self.world = init_from_env(c.dist_backend)
         self.main = self.rank == 0  # the one process that validates, calibrates, logs and writes files
         set_threads(c.threads or (local_threads() if self.world > 1 else None))
         batch = c.p * c.k + c.extra_negatives
         if batch % self.world:
-            raise ValueError(f"the batch ({batch} images) must split evenly over {self.world} processes")
+            raise InputError(f"the batch ({batch} images) must split evenly over {self.world} processes")
         cache_dir = Path(c.cache_dir) if c.cache_dir else None
         if self.world > 1 and not self.main:
             tdist.barrier()  # rank 0 decodes the images into the cache first; the others then read it
@@ -235,23 +240,10 @@ class Trainer:
 
     # -- set-up helpers ----------------------------------------------------------------------------------------
     def _optimizer(self) -> torch.optim.Optimizer:
-        c, params = self.config, self.model.parameters()
-        if c.optimizer == "adagrad":
-            return torch.optim.Adagrad(params, lr=c.lr, weight_decay=c.weight_decay)
-        if c.optimizer == "adam":
-            return torch.optim.AdamW(params, lr=c.lr, weight_decay=c.weight_decay)
-        return torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay, nesterov=True)
+        return make_optimizer(self.model.parameters(), self.config)
 
     def _lr_factor(self, step: int) -> float:
-        c = self.config
-        if c.warmup_steps and step < c.warmup_steps:
-            return (step + 1) / c.warmup_steps
-        t = (step - c.warmup_steps) / max(1, c.steps - c.warmup_steps)
-        if c.schedule == "cosine":
-            return 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
-        if c.schedule == "step":
-            return 0.1 ** int(t >= 0.5) * 0.1 ** int(t >= 0.8)
-        return 1.0
+        return lr_factor(step, self.config)
 
     def _step_seed(self, step: int) -> int:
         return (self.config.seed * 1_000_003 + step) % (2**63)
@@ -286,8 +278,8 @@ class Trainer:
                 self.miner.generator = gen
             triplets = self.miner(emb, labels, dist=dist)
             mined = self.miner.stats
-        else:
-            mined = {**self.offline.stats, "spread": float(dist.detach().mean())}  # type: ignore[union-attr]
+        else:  # the subset's mining figures, then this batch's by the miner's own definitions
+            mined = {**self.offline.stats, **self.miner.record(dist, labels, triplets)}  # type: ignore[union-attr]
         guided: dict[str, float] = {}
         if self.teacher is None:
             loss = self.loss_fn(emb, triplets, dist=dist)
@@ -299,9 +291,7 @@ class Trainer:
         self.scheduler.step()
         row = {
             "step": step,
-            **{k: mined.get(k, float("nan")) for k in ("frac_semi_hard", "spread")},
-            "mean_d_ap": float(dist.detach()[triplets.anchor, triplets.positive].mean()) if len(triplets) else float("nan"),
-            "mean_d_an": float(dist.detach()[triplets.anchor, triplets.negative].mean()) if len(triplets) else float("nan"),
+            **{k: mined.get(k, float("nan")) for k in ("frac_semi_hard", "spread", "mean_d_ap", "mean_d_an")},
             **self.loss_fn.stats,
             **guided,
             "lr": self.optimizer.param_groups[0]["lr"],
@@ -328,7 +318,7 @@ class Trainer:
 
     def _check_collapse(self, row: dict[str, float]) -> None:
         c = self.config
-        spread_low = row.get("spread", 1.0) < 0.02 * (4.0 if c.distance == "squared_l2" else 2.0)
+        spread_low = row.get("spread", 1.0) < 0.02 * self.loss_fn.distance.diameter
         at_margin = row.get("num_triplets", 0) > 0 and abs(row.get("loss", 0.0) - c.margin) < 0.02 * max(c.margin, 1e-6)
         no_triplets = row.get("num_triplets", 0) == 0 and row.get("spread", 1.0) < 0.1
         self.collapse_count = self.collapse_count + 1 if (spread_low or at_margin or no_triplets) else 0
@@ -465,8 +455,8 @@ class Trainer:
         now = {k: v for k, v in self.config.to_dict().items() if k in saved}
         changed = {k for k in saved if saved[k] != now[k]}
         if changed:
-            raise ValueError(f"--resume with different settings ({', '.join(sorted(changed))}) than the run in "
-                             f"{self.run_dir}; use the same settings or a new --out")
+            raise InputError(f"resuming with different settings ({', '.join(sorted(changed))}) than the run in "
+                             f"{self.run_dir}; use the same settings or another run folder")
         self.model.load_state_dict(s["model"])
         self.optimizer.load_state_dict(s["optimizer"])
         self.scheduler.load_state_dict(s["scheduler"])

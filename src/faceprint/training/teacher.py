@@ -12,14 +12,14 @@ import fcntl
 import hashlib
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 from faceprint.data.cache import default_cache_dir
+from faceprint.errors import InputError
 from faceprint.models import FaceEmbedder, load_model
 from faceprint.utils.io import atomic_write
 
@@ -80,7 +80,7 @@ def teacher_embeddings(
     from faceprint.embeddings import embed_paths, embed_photos
 
     if input not in ("photos", "crops"):
-        raise ValueError(f"teacher input must be photos or crops, got {input!r}")
+        raise InputError(f"teacher input must be photos or crops, got {input!r}")
     model = load_model(teacher) if isinstance(teacher, (str, Path)) else teacher
     fp = getattr(model, "fingerprint", "") or hashlib.sha256(repr(model.config.to_dict()).encode()).hexdigest()[:16]
     store = (cache_dir or default_cache_dir()) / f"teacher-{fp}-{input}{'' if input == 'crops' else '-' + select}.npz"

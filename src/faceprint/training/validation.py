@@ -8,7 +8,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from faceprint.data import DecodedImages, FaceDataset, Pair, Preprocessing, read_lfw_pairs
+from faceprint.data import (
+    DecodedImages,
+    FaceDataset,
+    Pair,
+    Preprocessing,
+    read_lfw_pairs,
+)
+from faceprint.errors import InputError
 from faceprint.evaluation import VerificationReport, evaluate_verification
 from faceprint.models import FaceEmbedder
 
@@ -24,7 +31,7 @@ class PairSet:
     folds: np.ndarray
 
     @classmethod
-    def from_pairs(cls, pairs: list[Pair], n_folds: int | None = None) -> "PairSet":
+    def from_pairs(cls, pairs: list[Pair], n_folds: int | None = None) -> PairSet:
         paths = sorted({p for pair in pairs for p in (pair.path1, pair.path2)})
         index = {p: i for i, p in enumerate(paths)}
         folds = np.array([p.fold for p in pairs])
@@ -46,13 +53,13 @@ def make_pairs(dataset: FaceDataset, n_pairs: int, seed: int = 0, n_folds: int =
     candidates = [(a, b) for members in by_id if len(members) > 1
                   for i, a in enumerate(members) for b in members[i + 1 :]]
     if not candidates:
-        raise ValueError("validation identities need at least 2 images each to form positive pairs")
+        raise InputError("validation identities need at least 2 images each to form positive pairs")
     n_pos = min(n_pairs // 2, len(candidates))
     pos = [candidates[i] for i in rng.choice(len(candidates), n_pos, replace=False)]
     n = len(dataset)
     available = n * (n - 1) // 2 - len(candidates)  # distinct different-identity pairs
     if available == 0:
-        raise ValueError("validation needs at least 2 identities to form negative pairs: hold out a larger share "
+        raise InputError("validation needs at least 2 identities to form negative pairs: hold out a larger share "
                          "of the identities for validation, or give more")
     n_neg = min(n_pairs - n_pos, available)
     neg: set[tuple[int, int]] = set()
@@ -81,11 +88,11 @@ class Validator:
                                     progress=progress)
         if self.images.bad:
             bad = [f"{pairset.paths[i]} ({self.images.bad_reasons.get(i, '')})" for i in self.images.bad[:5]]
-            raise ValueError("validation images could not be read: " + "; ".join(bad))
+            raise InputError("validation images could not be read: " + "; ".join(bad))
 
     @classmethod
     def from_lfw(cls, pairs_file: str | Path, lfw_dir: str | Path, pre: Preprocessing, far: float,
-                 cache_dir: Path | None, progress: bool = False) -> "Validator":
+                 cache_dir: Path | None, progress: bool = False) -> Validator:
         pairs = read_lfw_pairs(pairs_file, lfw_dir)
         n_folds = 10 if len({p.fold for p in pairs}) == 1 else None
         return cls(PairSet.from_pairs(pairs, n_folds), pre, far, cache_dir, progress, Path(pairs_file).name)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from faceprint.errors import InputError
+
 
 def parse_shard(text: str | None) -> tuple[int, int]:
     """"i/n" (i counted from 0) -> (i, n); None -> (0, 1), the whole job."""
@@ -10,7 +12,7 @@ def parse_shard(text: str | None) -> tuple[int, int]:
     try:
         i, n = (int(v) for v in text.split("/"))
     except ValueError:
-        raise ValueError(f"shard must look like i/n (e.g. 0/4), got {text!r}") from None
+        raise InputError(f"shard must look like i/n (e.g. 0/4), got {text!r}") from None
     if not 0 <= i < n:
-        raise ValueError(f"shard {text}: need 0 <= i < n")
+        raise InputError(f"shard {text}: need 0 <= i < n")
     return i, n

@@ -40,24 +40,26 @@ def test_errors_are_one_line(faces, tmp_path, capsys, argv, message):
     assert message in err and err.startswith("faceprint ") and "Traceback" not in err
 
 
-def test_input_auto_picks_the_models_own_crops_or_photos(tmp_path):
-    """--input auto: a folder made by `faceprint align` for the model's alignment (or an LFW-style folder for an
-    LFW-style model) is read as crops; anything else goes through detection and alignment."""
-    import json
-    from types import SimpleNamespace
+def test_typed_errors_get_the_flag_to_use(faces, tmp_path, capsys):
+    """The library's message, plus how to act on it with this command's flags (the library knows none)."""
+    run = tmp_path / "run"
+    argv = ["train", "--data", str(faces), "--out", str(run), "--steps", "1", "--p", "4", "--k", "2",
+            "--val-split", "0.3", "--val-num-pairs", "40", "--no-progress"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "holds a run already" in err and "pass --resume" in err
 
-    from faceprint.cli.common import resolve_input
 
-    def model(alignment):
-        return SimpleNamespace(config=SimpleNamespace(preprocessing=SimpleNamespace(alignment=alignment)))
+def test_a_bug_is_not_dressed_up_as_a_user_error(monkeypatch, capsys):
+    """Only faceprint's own errors (and missing files) become one-line messages; anything else keeps its
+    traceback, so a bug is reported as one."""
+    import faceprint.cli.jobs as jobs
 
-    plain = tmp_path / "plain"
-    plain.mkdir()
-    aligned = tmp_path / "aligned"
-    aligned.mkdir()
-    (aligned / "alignment.json").write_text(json.dumps({"method": "dlib_chip", "size": 150}))
-    assert resolve_input(model("lfw"), "auto", plain) == "crops"
-    assert resolve_input(model("dlib_chip"), "auto", plain) == "photos"
-    assert resolve_input(model("dlib_chip"), "auto", aligned) == "crops"
-    assert resolve_input(model("lfw"), "auto", aligned) == "photos"
-    assert resolve_input(model("dlib_chip"), "crops", plain) == "crops"  # an explicit choice stands
+    def broken(args):
+        raise ValueError("an internal bug")
+
+    monkeypatch.setattr(jobs, "cmd_align", broken)
+    with pytest.raises(ValueError, match="an internal bug"):
+        main(["align", "a", "b"])
