@@ -53,7 +53,7 @@ def main() -> None:
     import httpx
 
     import faceprint
-    from faceprint.applications.recognition import Gallery
+    from faceprint.applications.identification import Gallery
     from faceprint.utils.io import file_sha256
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="serve_load_"))

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from faceprint.applications.clustering import ClusterResult
-    from faceprint.applications.recognition import Gallery, Identification
+    from faceprint.applications.identification import Gallery, Identification
     from faceprint.deploy.runtime import OnnxEmbedder
     from faceprint.embeddings import EmbeddingSet
     from faceprint.models import FaceEmbedder
@@ -101,7 +101,7 @@ def identify(model: FaceEmbedder, gallery: str | Path | Gallery, images: Images,
              **options: Any) -> Identified:
     """Who is in these photos? Every face against the gallery: its nearest identities, and the decision (an
     identity, or "unknown" unless the nearest face is under the open-set threshold for the gallery's size)."""
-    from faceprint.applications.recognition import Gallery, gallery_index
+    from faceprint.applications.identification import Gallery, gallery_index
     from faceprint.thresholds import identification_threshold
 
     own = not isinstance(gallery, Gallery)
@@ -127,7 +127,7 @@ def _identified(path: str, box: np.ndarray, r: Identification) -> IdentifiedFace
 
 def open_gallery(path: str | Path, model: FaceEmbedder, create: bool = True) -> Gallery:
     """A gallery file for this model (made if `create`); one made by another model is refused."""
-    from faceprint.applications.recognition import Gallery
+    from faceprint.applications.identification import Gallery
 
     return Gallery(path, model.fingerprint, model.config.embedding_size, model.distance, create=create)
 

@@ -141,8 +141,9 @@ def embed_photos(
     fps: float = 1.0,
     min_face: float = 20.0,
 ) -> EmbeddingSet:
-    """Raw photos (files, or (name, RGB array) pairs): detect and align each face as the model expects, then embed. A photo without a face, or
-    unreadable, is listed in `skipped` and the rest goes on; a photo with several faces gives a row per face.
+    """Raw photos (files, or (name, RGB array) pairs): detect and align each face as the model expects, then embed.
+    A photo without a face, or unreadable, is listed in `skipped` and the rest goes on; a photo with several faces
+    gives a row per face.
     A video file gives its frames sampled at `fps` per second, each named `<file>#t=<seconds>`.
     Detection looks for faces of `min_face` pixels and up, in `workers` processes (FaceAligner.align_many: by
     default one per core for 48+ photos)."""

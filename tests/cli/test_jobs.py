@@ -24,8 +24,9 @@ def test_verify_embed_calibrate(synthetic, tmp_path, capsys):
     model = synthetic["model"]
     lib = faceprint.verify(model, a, b, input="crops")
     rc, out, _ = _run(capsys, "verify", a, b, "--model", m, "--input", "crops")
-    assert rc == 0 and out.strip() == (f"squared_l2 distance {lib.distance:.4f}  threshold {model.config.threshold:.4f}  "
-                                       f"{'SAME' if lib.same else 'DIFFERENT'}")
+    verdict = "SAME" if lib.same else "DIFFERENT"
+    assert rc == 0 and out.strip() == f"squared_l2 distance {lib.distance:.4f}  threshold {lib.threshold:.4f}  {verdict}"
+    assert lib.threshold == model.config.threshold
     rc, out, _ = _run(capsys, "verify", a, b, "--model", m, "--json", "--threshold", "4.5", "--input", "crops")
     r = json.loads(out)
     assert r["same"] is True and r["threshold"] == 4.5 and r["distance"] == pytest.approx(lib.distance, abs=1e-6)
@@ -113,7 +114,7 @@ def test_enroll_identify_cluster(synthetic, tmp_path, capsys):
     assert res[0]["identity"] == "id_032" and res[1]["identity"] == "unknown" and len(res[0]["candidates"]) == 3
     # a gallery built with another model is refused in one line
     other = tmp_path / "other.db"
-    from faceprint.applications.recognition import Gallery
+    from faceprint.applications.identification import Gallery
 
     Gallery(other, "0123456789abcdef", 128, "squared_l2").close()
     rc, _, err = _run(capsys, "identify", "--gallery", other, probe, "--model", m, "--input", "crops")

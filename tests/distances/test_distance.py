@@ -23,3 +23,15 @@ def test_unit_sphere_range_and_unknown_name():
     assert d.min() >= 0 and d.max() <= 4 + 1e-5
     with pytest.raises(ValueError, match="unknown distance"):
         get_distance("cosine")
+
+
+@pytest.mark.parametrize("name", ["squared_l2", "l2"])
+def test_a_distance_knows_its_decision_its_search_unit_and_its_diameter(name):
+    d = get_distance(name)
+    assert d.same(0.5, 0.6) and not d.same(0.6, 0.6)  # same person strictly below the threshold
+    np.testing.assert_array_equal(d.same(np.array([0.1, 0.7]), 0.6), [True, False])
+    sq = np.array([0.0, 0.25, 4.0])
+    np.testing.assert_allclose(d.from_squared_l2(sq), sq if name == "squared_l2" else np.sqrt(sq))
+    np.testing.assert_allclose(d.from_squared_l2(torch.from_numpy(sq)).numpy(), d.from_squared_l2(sq))
+    x = torch.nn.functional.normalize(torch.randn(2, 8, dtype=torch.float64), dim=1)
+    assert float(d.paired(x[:1], -x[:1])[0]) == pytest.approx(d.diameter)  # antipodes

@@ -165,6 +165,21 @@ def test_stats_describe_the_batch():
     assert miner.stats["spread"] == 0.0 and miner.stats["num_triplets"] == 0
 
 
+def test_record_of_triplets_chosen_elsewhere_uses_the_same_definitions():
+    """Offline mining picks triplets on a subset; the training step then records its batch with `record`: the same
+    figures a mining call gives (one definition of spread: self-distances left out)."""
+    x, labels = _batch("random", 1)
+    miner = SemiHardMiner(0.2)
+    t = miner(x, labels)
+    mined = dict(miner.stats)
+    D = get_distance("squared_l2").pairwise(x)
+    recorded = BatchHardMiner(0.2).record(D, labels, t)
+    for k in ("num_triplets", "num_pos_pairs", "spread", "mean_d_ap", "mean_d_an"):
+        assert recorded[k] == pytest.approx(mined[k], rel=1e-6), k
+    off = ~np.eye(len(x), dtype=bool)
+    assert recorded["spread"] == pytest.approx(D.numpy()[off].mean(), rel=1e-5)
+
+
 def test_large_batch_is_mined_in_quadratic_memory():
     """B = 1,800 (the paper's 45 x 40): a B^3 mask would need 5.8 GB; this must run and agree with spot checks."""
     g = torch.Generator().manual_seed(0)

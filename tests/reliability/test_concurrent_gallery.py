@@ -8,7 +8,7 @@ import traceback
 
 import numpy as np
 
-from faceprint.applications.recognition import Gallery
+from faceprint.applications.identification import Gallery
 
 D = 16
 

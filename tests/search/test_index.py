@@ -18,6 +18,18 @@ def test_exact_index_matches_brute_force():
     np.testing.assert_allclose(d, np.sort(brute, 1)[:, :5], rtol=1e-4)
 
 
+@pytest.mark.parametrize("distance", ["squared_l2", "l2"])
+def test_exact_index_reports_in_the_distance_it_was_given(distance):
+    rng = np.random.default_rng(2)
+    g = rng.normal(size=(300, 8)).astype(np.float32)
+    q = rng.normal(size=(10, 8)).astype(np.float32)
+    d, n = ExactIndex(g, distance).search(q, 4)
+    brute = ((q[:, None].astype(np.float64) - g[None]) ** 2).sum(-1)
+    brute = brute if distance == "squared_l2" else np.sqrt(brute)
+    np.testing.assert_array_equal(n, np.argsort(brute, 1)[:, :4])
+    np.testing.assert_allclose(d, np.sort(brute, 1)[:, :4], rtol=1e-4)
+
+
 def test_faiss_index_finds_the_nearest_on_clustered_data():
     pytest.importorskip("faiss")
 

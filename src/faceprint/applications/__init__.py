@@ -1,1 +1,4 @@
-"""The three jobs of one embedding: verification, recognition (a gallery), clustering."""
+"""The jobs that keep state or search: identification against a gallery, and clustering.
+
+Verification is a single comparison and lives in the pipeline (faceprint.pipeline).
+"""

@@ -41,7 +41,7 @@ def export_onnx(model: FaceEmbedder, out: str | Path, opset: int = 18) -> Path:
         raise ImportError(f"exporting to ONNX needs the onnx and onnxscript packages: pip install "
                           f"'faceprint[onnx]' ({e})") from None
     atomic_write(out, lambda f: f.write(program.model_proto.SerializeToString()))
-    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "fingerprint": getattr(model, "fingerprint", ""),
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "fingerprint": model.fingerprint,
             "input": INPUT, "output": OUTPUT, "input_layout": "N,3,H,W float32 (model.preprocess)",
             "opset": opset, "onnx_sha256": file_sha256(out), "config": model.config.to_dict()}
     atomic_write_text(sidecar(out), json.dumps(meta, indent=1, default=str))

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from faceprint.data.alignment import ALIGNMENT_RECORD
+from faceprint.data.alignment import recorded_alignment, write_alignment
 from faceprint.data.images import ImageReadError, is_image_file, read_image
 from faceprint.detection.alignment import ALIGNMENTS, align_face
 from faceprint.detection.detector import Face, select_faces
@@ -116,11 +116,10 @@ def align_folder(src: str | Path, dst: str | Path, method: str = "lfw", size: in
         raise MissingFileError(f"no such folder: {src}")
     dst.mkdir(parents=True, exist_ok=True)
     settings = {"method": method, "size": size, "margin": margin, "select": select, "min_face": min_face}
-    record = dst / ALIGNMENT_RECORD
-    if not record.exists():  # shards starting together all write the same record, each atomically
-        atomic_write_text(record, json.dumps({**settings, "source": str(src)}, indent=1))
-    old = json.loads(record.read_text())
-    if {k: old.get(k) for k in ("method", "size", "margin")} != {k: settings[k] for k in ("method", "size", "margin")}:
+    if recorded_alignment(dst) is None:  # shards starting together all write the same record, each atomically
+        write_alignment(dst, method, size, margin, select=select, min_face=min_face, source=str(src))
+    old = recorded_alignment(dst)
+    if old != {"method": method, "size": size, "margin": float(margin)}:
         raise InputError(f"{dst} was aligned with {old}; use the same settings or another folder")
     manifest = dst / ("manifest.jsonl" if count == 1 else f"manifest.shard-{index}-of-{count}.jsonl")
     done: set[str] = set()

@@ -305,7 +305,7 @@ def create_app(settings: ServiceSettings, engine: Engine | None = None) -> Any:
     async def bad_image(_: Request, e: ImageReadError) -> JSONResponse:
         return JSONResponse({"detail": f"{e.path}: {e.reason}"}, status_code=400)
 
-    from faceprint.applications.recognition import GalleryError
+    from faceprint.applications.identification import GalleryError
 
     @app.exception_handler(GalleryError)
     async def gallery_error(_: Request, e: GalleryError) -> JSONResponse:

@@ -139,7 +139,7 @@ def lfw_benchmark(
              f"VAL@FAR={base.far:g} {100 * report['val_mean']:.2f}% +- {100 * report['val_std']:.2f}; "
              f"AUC {report['auc_mean']:.4f}.", "",
              *[f"Split {h['split']}: {h['steps_done']} of {base.steps} steps"
-               f"{'' if h['finished'] else ' (paused by --max-minutes: run again to continue)'}." for h in halves],
+               f"{'' if h['finished'] else ' (paused at its time limit: run again to continue)'}." for h in halves],
              "", "| fold | model | threshold | accuracy | VAL | FAR |",
              "|---|---|---|---|---|---|"]
     for h in halves:

@@ -9,7 +9,6 @@ second run on other people never reads the first run's rows: an LFW split's trai
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import io
 import logging
 from collections.abc import Iterator, Sequence
@@ -82,7 +81,7 @@ def teacher_embeddings(
     if input not in ("photos", "crops"):
         raise InputError(f"teacher input must be photos or crops, got {input!r}")
     model = load_model(teacher) if isinstance(teacher, (str, Path)) else teacher
-    fp = getattr(model, "fingerprint", "") or hashlib.sha256(repr(model.config.to_dict()).encode()).hexdigest()[:16]
+    fp = model.fingerprint
     store = (cache_dir or default_cache_dir()) / f"teacher-{fp}-{input}{'' if input == 'crops' else '-' + select}.npz"
     keys = [_file_key(Path(p)) for p in paths]
     with _locked(store):

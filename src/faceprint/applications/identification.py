@@ -1,4 +1,4 @@
-"""Recognition with a persistent gallery: a SQLite file of identities, source images and embeddings.
+"""Identification (who is this?) with a persistent gallery: a SQLite file of identities, source images and embeddings.
 
 The gallery records the fingerprint of the model that made its embeddings and refuses any other model. Every
 write is one transaction: an interrupted enrolment leaves the gallery as it was before it.

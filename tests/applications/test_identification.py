@@ -7,7 +7,7 @@ import sqlite3
 import numpy as np
 import pytest
 
-from faceprint.applications.recognition import (
+from faceprint.applications.identification import (
     Gallery,
     GalleryError,
     enroll_rows,
