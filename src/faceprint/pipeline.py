@@ -28,6 +28,7 @@ from faceprint.thresholds import verification_threshold
 if TYPE_CHECKING:
     from faceprint.detection.detector import Detector
     from faceprint.detection.pipeline import AlignedFace, FaceAligner
+    from faceprint.distances import Distance
     from faceprint.models import FaceEmbedder
 
 INPUTS = ("photos", "crops", "auto")
@@ -84,7 +85,7 @@ class Pipeline:
         self._detector = detector  # default: faceprint's MTCNN, looking for faces of min_face pixels and up
 
     @property
-    def distance(self):  # type: ignore[no-untyped-def]
+    def distance(self) -> Distance:
         return self.model.distance
 
     @property

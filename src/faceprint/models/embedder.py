@@ -14,7 +14,7 @@ from torch import nn
 from tqdm import tqdm
 
 from faceprint.data.transforms import Preprocessing
-from faceprint.distances import get_distance
+from faceprint.distances import Distance, get_distance
 from faceprint.errors import InputError
 from faceprint.models.registry import backbone_spec
 
@@ -109,7 +109,7 @@ class FaceEmbedder(nn.Module):
         return self.config.preprocessing
 
     @property
-    def distance(self):  # type: ignore[no-untyped-def]
+    def distance(self) -> Distance:
         return get_distance(self.config.distance)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
