@@ -51,3 +51,62 @@ def synthetic(tmp_path_factory):
     model = load_model(root / "run" / "best.pt")
     return {"model_path": root / "run" / "best.pt", "model": model, "train": train_dir, "unseen": unseen,
             "cache": root / "cache"}
+
+
+def _postgres_bin(name: str) -> str | None:
+    import glob
+    import shutil as sh
+
+    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found[-1] if found else sh.which(name)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server of our own, in a temporary folder, on a Unix socket only (no TCP port is opened).
+    Skips where PostgreSQL is not installed (.ci/run installs Debian's package)."""
+    import subprocess
+    import tempfile
+
+    pytest.importorskip("psycopg")
+    initdb, pg_ctl = _postgres_bin("initdb"), _postgres_bin("pg_ctl")
+    if initdb is None or pg_ctl is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    root = Path(tempfile.mkdtemp(prefix="fp_pg_"))  # short: a socket path must fit in 107 bytes
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # the server refuses to run as root: run it as Debian's postgres user
+        import pwd
+
+        pw = pwd.getpwnam("postgres")
+        os.chown(root, pw.pw_uid, pw.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data, port = root / "data", 5433 + os.getpid() % 1000
+
+    def run(*cmd: str) -> None:
+        subprocess.run([*as_user, *cmd], check=True, capture_output=True, timeout=120)
+
+    run(initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
+    run(pg_ctl, "-D", str(data), "-l", str(root / "log"), "-w", "-o",
+        f"-k {root} -p {port} -c listen_addresses='' -F", "start")
+    try:
+        yield {"socket_dir": str(root), "port": port}
+    finally:
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server, request):
+    """A fresh, empty database on the test server for each test: postgresql://postgres@/<db>?host=<socket dir>."""
+    import re
+
+    import psycopg
+
+    name = "t_" + re.sub(r"[^a-z0-9]", "_", request.node.name.lower())[:40] + f"_{os.getpid()}"
+    admin = f"postgresql://postgres@/postgres?host={postgres_server['socket_dir']}&port={postgres_server['port']}"
+    with psycopg.connect(admin, autocommit=True) as con:
+        con.execute(f"DROP DATABASE IF EXISTS {name}")
+        con.execute(f"CREATE DATABASE {name}")
+    yield admin.replace("/postgres?", f"/{name}?")
+    with psycopg.connect(admin, autocommit=True) as con:
+        con.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

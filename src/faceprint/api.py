@@ -125,11 +125,12 @@ def _identified(path: str, box: np.ndarray, r: Identification) -> IdentifiedFace
                           [{"identity": c.identity, "distance": c.distance} for c in r.candidates])
 
 
-def open_gallery(path: str | Path, model: FaceEmbedder, create: bool = True) -> Gallery:
-    """A gallery file for this model (made if `create`); one made by another model is refused."""
-    from faceprint.applications.identification import Gallery
+def open_gallery(location: str | Path, model: FaceEmbedder, create: bool = True) -> Gallery:
+    """A gallery for this model (made if `create`): a SQLite file, or a PostgreSQL database given as
+    postgresql://user@host/db (shared by processes on several hosts). One made by another model is refused."""
+    from faceprint.applications.postgres import open_gallery_at
 
-    return Gallery(path, model.fingerprint, model.config.embedding_size, model.distance, create=create)
+    return open_gallery_at(location, model.fingerprint, model.config.embedding_size, model.distance, create=create)
 
 
 @dataclass

@@ -7,8 +7,10 @@ import multiprocessing
 import traceback
 
 import numpy as np
+import pytest
 
 from faceprint.applications.identification import Gallery
+from faceprint.applications.postgres import open_gallery_at
 
 D = 16
 
@@ -16,7 +18,7 @@ D = 16
 def _writer(path: str, w: int, batches: int, per_batch: int, errors) -> None:  # type: ignore[no-untyped-def]
     try:
         rng = np.random.default_rng(w)
-        g = Gallery(path, "fp", D, "squared_l2")
+        g = open_gallery_at(path, "fp", D, "squared_l2")
         for b in range(batches):
             rows = [(f"person{w}_{b}", f"w{w}b{b}i{i}.jpg", f"sha-{w}-{b}-{i}", 0,
                      rng.normal(size=D).astype(np.float32)) for i in range(per_batch)]
@@ -29,7 +31,7 @@ def _writer(path: str, w: int, batches: int, per_batch: int, errors) -> None:  #
 
 def _reader(path: str, stop, per_batch: int, errors, reads) -> None:  # type: ignore[no-untyped-def]
     try:
-        g = Gallery(path, "fp", D, "squared_l2")
+        g = open_gallery_at(path, "fp", D, "squared_l2")
         n = 0
         while not stop.is_set():
             emb, owner, names = g.matrix()
@@ -46,13 +48,19 @@ def _reader(path: str, stop, per_batch: int, errors, reads) -> None:  # type: ig
         errors.put(f"reader: {traceback.format_exc()}")
 
 
-def test_four_writers_and_two_readers_at_once(tmp_path):
+@pytest.fixture(params=["sqlite", "postgres"])
+def location(request, tmp_path) -> str:
+    """The same tests on the SQLite file and on a real PostgreSQL server."""
+    return str(tmp_path / "g.db") if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+
+
+def test_four_writers_and_two_readers_at_once(location):
     """Readers that never pause (each read loads 20,000 faces) would starve a rollback-journal writer past any busy
     timeout; with WAL they do not block it at all."""
     ctx = multiprocessing.get_context("spawn")  # fork would inherit torch's OpenMP pool, which hangs in a child
-    path = str(tmp_path / "g.db")
+    path = location
     rng = np.random.default_rng(99)
-    with Gallery(path, "fp", D, "squared_l2") as g:
+    with open_gallery_at(path, "fp", D, "squared_l2") as g:
         g.enroll([(f"base{i // 6}", f"b{i}.jpg", f"base-{i}", 0, rng.normal(size=D).astype(np.float32))
                   for i in range(20_004)])
     errors, reads, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
@@ -71,19 +79,21 @@ def test_four_writers_and_two_readers_at_once(tmp_path):
         problems.append(errors.get())
     assert not problems, "\n".join(problems)
     assert all(p.exitcode == 0 for p in procs + readers)
-    g = Gallery(path, "fp", D, "squared_l2", create=False)
+    g = open_gallery_at(path, "fp", D, "squared_l2", create=False)
     assert len(g) == writers * batches * per_batch + 20_004
     assert len(g.identities()) == writers * batches + 3334
     assert all(n == per_batch for _, n in g.identities())
     assert sum(reads.get() for _ in readers) > 0
-    assert g.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    if isinstance(g, Gallery) and not location.startswith("postgresql://"):
+        assert g.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    g.close()
 
 
-def test_two_processes_creating_one_gallery_at_once(tmp_path):
-    """Both see an empty file; the first writes the header, the second finds it (no duplicate-key error)."""
+def test_six_processes_creating_one_gallery_at_once(location):
+    """All see no gallery; the first writes the schema and header, the others find them (no duplicate-key error)."""
     ctx = multiprocessing.get_context("spawn")  # fork would inherit torch's OpenMP pool, which hangs in a child
     errors = ctx.Queue()
-    path = str(tmp_path / "new.db")
+    path = location
     procs = [ctx.Process(target=_writer, args=(path, w, 2, 3, errors)) for w in range(6)]
     for p in procs:
         p.start()
@@ -93,10 +103,11 @@ def test_two_processes_creating_one_gallery_at_once(tmp_path):
     while not errors.empty():
         problems.append(errors.get())
     assert not problems, "\n".join(problems)
-    assert len(Gallery(path, "fp", D, "squared_l2", create=False)) == 6 * 2 * 3
+    with open_gallery_at(path, "fp", D, "squared_l2", create=False) as g:
+        assert len(g) == 6 * 2 * 3 and len(g.identities()) == 6 * 2
 
 
-def test_enroll_commands_at_once_and_identify_while_enrolling(tmp_path):
+def test_enroll_commands_at_once_and_identify_while_enrolling(location, tmp_path):
     """The real commands: two `faceprint enroll` processes on one gallery at once, and `faceprint identify` while
     they run; all exit 0, nobody sees "database is locked", every face is in once."""
     import shutil
@@ -111,7 +122,7 @@ def test_enroll_commands_at_once_and_identify_while_enrolling(tmp_path):
     shutil.copytree(people[0], first / people[0].name)
     for i, d in enumerate(people[1:]):
         shutil.copytree(d, halves[i % 2] / d.name)
-    g = str(tmp_path / "g.db")
+    g = location
     cmd = [sys.executable, "-m", "faceprint"]
     seed = subprocess.run([*cmd, "enroll", "--gallery", g, str(first), "--no-progress"], capture_output=True, text=True)
     assert seed.returncode == 0, seed.stderr
@@ -127,6 +138,6 @@ def test_enroll_commands_at_once_and_identify_while_enrolling(tmp_path):
         outs.append(out)
     assert all(f": {people[0].name} (nearest" in out for out in outs[2:])  # identified while the others wrote
     model = faceprint.load()
-    with Gallery(g, model.fingerprint, 128, "squared_l2", create=False) as gal:
+    with open_gallery_at(g, model.fingerprint, 128, "squared_l2", create=False) as gal:
         assert len(gal) == len(list(PHOTOS.rglob("*.jpg")))
         assert {n for n, _ in gal.identities()} == {d.name for d in people}

@@ -204,3 +204,24 @@ def test_schema_fuzz_finds_no_server_error(tmp_path):
         assert httpx.get(f"{url}/health").status_code == 200
     finally:
         _stop(proc)
+
+
+def test_replicas_share_a_postgres_gallery(postgres_url):
+    """Two service engines (two replicas) on one PostgreSQL gallery: what one enrols, the other identifies, and a
+    removal in one is seen by the other (its search index refreshes on the other's commits)."""
+    from faceprint.service.app import Engine, ServiceSettings
+
+    a, b = (Engine(ServiceSettings(gallery=postgres_url)) for _ in range(2))
+    try:
+        assert a.start() == b.start()  # the same model
+        for name in ("Colin_Powell", "Laura_Bush"):
+            res = a.enroll(name, [(_photo(name, i).read_bytes(), f"{name}{i}.jpg") for i in range(2)])
+            assert res.added == 2
+        probe = _photo("Laura_Bush", 2).read_bytes()
+        assert b.identify(probe, "probe.jpg", 2).faces[0].identity == "Laura_Bush"
+        assert [p.name for p in b.people().people] == ["Colin_Powell", "Laura_Bush"]
+        a.delete("Laura_Bush")
+        assert b.identify(probe, "probe.jpg", 2).faces[0].identity != "Laura_Bush"
+    finally:
+        a.close()
+        b.close()

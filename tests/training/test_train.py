@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from faceprint.data.synthetic import make_synthetic_faces
-from faceprint.models import load_model
 from faceprint.errors import RunExistsError
+from faceprint.models import load_model
 from faceprint.training import TrainConfig, Trainer, train
 
 

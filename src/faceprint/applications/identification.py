@@ -20,7 +20,7 @@ import numpy as np
 
 from faceprint import __version__
 from faceprint.distances import Distance, get_distance
-from faceprint.errors import FaceprintError
+from faceprint.errors import FaceprintError, ModelMismatchError
 from faceprint.search.index import ExactIndex, FaissIndex, SearchIndex, use_faiss
 from faceprint.utils.io import file_sha256
 
@@ -40,7 +40,11 @@ CREATE TABLE IF NOT EXISTS faces (
 
 
 class GalleryError(FaceprintError, ValueError):
-    pass
+    """A gallery that cannot be opened or used as asked."""
+
+
+class GalleryMismatchError(GalleryError, ModelMismatchError):
+    """A gallery built with another model."""
 
 
 @dataclass
@@ -69,6 +73,25 @@ class Gallery:
 
     def __init__(self, path: str | Path, fingerprint: str, embedding_size: int, distance: str | Distance,
                  create: bool = True) -> None:
+        self.fingerprint = fingerprint
+        self.distance = get_distance(distance)
+        self.embedding_size = embedding_size
+        self._matrix: tuple[np.ndarray, np.ndarray, list[str]] | None = None
+        self._version: int | None = None
+        meta = self._open(path, create, [
+            ("format", "faceprint.gallery"), ("model_fingerprint", fingerprint),
+            ("embedding_size", str(embedding_size)), ("distance", self.distance.name),
+            ("created", time.strftime("%Y-%m-%dT%H:%M:%S")), ("faceprint_version", __version__)])
+        if meta.get("format") != "faceprint.gallery":
+            raise GalleryError(f"{self.path}: not a faceprint gallery")
+        if meta["model_fingerprint"] != fingerprint:
+            raise GalleryMismatchError(
+                f"{self.path}: gallery was built with model {meta['model_fingerprint']}, not with this model "
+                f"({fingerprint}); embeddings of different models cannot be compared: use that model or a new gallery"
+            )
+
+    def _open(self, path: str | Path, create: bool, header: list[tuple[str, str]]) -> dict[str, str]:
+        """Connect (creating the schema and header if asked and absent); returns the gallery's header."""
         self.path = Path(path)
         if not self.path.exists() and not create:
             raise GalleryError(f"{self.path}: no such gallery")
@@ -85,25 +108,20 @@ class Gallery:
                 for statement in filter(str.strip, SCHEMA.split(";")):  # not executescript: it would COMMIT
                     self.db.execute(statement)
                 # first writer wins; a second one creating the same file at the same moment finds its rows
-                self.db.executemany("INSERT OR IGNORE INTO meta VALUES (?, ?)", [
-                    ("format", "faceprint.gallery"), ("model_fingerprint", fingerprint),
-                    ("embedding_size", str(embedding_size)), ("distance", get_distance(distance).name),
-                    ("created", time.strftime("%Y-%m-%dT%H:%M:%S")), ("faceprint_version", __version__)])
-            meta = dict(self.db.execute("SELECT key, value FROM meta").fetchall())
+                for row in header:
+                    self._exec("INSERT OR IGNORE INTO meta VALUES (?, ?)", row)
+            return dict(self.db.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.DatabaseError as e:
             raise GalleryError(f"{self.path}: not a faceprint gallery, or damaged ({e})") from None
-        if meta.get("format") != "faceprint.gallery":
-            raise GalleryError(f"{self.path}: not a faceprint gallery")
-        if meta["model_fingerprint"] != fingerprint:
-            raise GalleryError(
-                f"{self.path}: gallery was built with model {meta['model_fingerprint']}, not with this model "
-                f"({fingerprint}); embeddings of different models cannot be compared: use that model or a new gallery"
-            )
-        self.fingerprint = fingerprint
-        self.distance = get_distance(distance)
-        self.embedding_size = embedding_size
-        self._matrix: tuple[np.ndarray, np.ndarray, list[str]] | None = None
-        self._version: int | None = None
+
+    def _exec(self, sql: str, params: Sequence = ()):  # type: ignore[no-untyped-def]
+        """One statement, written in SQLite's dialect (a subclass translates it for its database)."""
+        return self.db.execute(sql, params)
+
+    @property
+    def index_path(self) -> Path:
+        """Where a kept FAISS index of this gallery lives: beside the file."""
+        return Path(f"{self.path}.faiss")
 
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[None]:
@@ -139,7 +157,7 @@ class Gallery:
                     raise GalleryError(f"{source}: embedding of size {emb.shape} for a {self.embedding_size}-d gallery")
                 if not np.isfinite(emb).all():
                     raise GalleryError(f"{source}: embedding holds NaN or infinity; nothing enrolled")
-                row = self.db.execute(
+                row = self._exec(
                     "SELECT i.name FROM faces f JOIN identities i ON f.identity_id = i.id "
                     "WHERE f.content_sha256 = ? AND f.face_index = ?", (sha, face_index)).fetchone()
                 if row is not None:
@@ -147,9 +165,9 @@ class Gallery:
                         raise GalleryError(f"{source}: this image is already enrolled as {row[0]!r}, not {name!r}")
                     present += 1
                     continue
-                self.db.execute("INSERT OR IGNORE INTO identities (name) VALUES (?)", (name,))
-                ident = self.db.execute("SELECT id FROM identities WHERE name = ?", (name,)).fetchone()[0]
-                self.db.execute(
+                self._exec("INSERT OR IGNORE INTO identities (name) VALUES (?)", (name,))
+                ident = self._exec("SELECT id FROM identities WHERE name = ?", (name,)).fetchone()[0]
+                self._exec(
                     "INSERT INTO faces (identity_id, source, content_sha256, face_index, embedding) "
                     "VALUES (?, ?, ?, ?, ?)", (ident, source, sha, face_index, emb.astype(np.float32).tobytes()))
                 added += 1
@@ -158,28 +176,28 @@ class Gallery:
 
     def remove(self, name: str) -> int:
         with self.transaction():
-            row = self.db.execute("SELECT id FROM identities WHERE name = ?", (name,)).fetchone()
+            row = self._exec("SELECT id FROM identities WHERE name = ?", (name,)).fetchone()
             if row is None:
                 raise GalleryError(f"no identity {name!r} in {self.path}")
-            n = self.db.execute("DELETE FROM faces WHERE identity_id = ?", (row[0],)).rowcount
-            self.db.execute("DELETE FROM identities WHERE id = ?", (row[0],))
+            n = self._exec("DELETE FROM faces WHERE identity_id = ?", (row[0],)).rowcount
+            self._exec("DELETE FROM identities WHERE id = ?", (row[0],))
         self._matrix = None
         return n
 
     def identities(self) -> list[tuple[str, int]]:
-        return self.db.execute(
+        return self._exec(
             "SELECT i.name, COUNT(f.id) FROM identities i LEFT JOIN faces f ON f.identity_id = i.id "
             "GROUP BY i.id ORDER BY i.name").fetchall()
 
     def __len__(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM faces").fetchone()[0])
+        return int(self._exec("SELECT COUNT(*) FROM faces").fetchone()[0])
 
     def face_ids_digest(self) -> str:
         """A hash of the ids of the faces in the gallery, in one snapshot: it changes with any enrolment or removal
         (an id that SQLite reuses after a removal still changes the set's count or order)."""
         with self.transaction(write=False):
-            ids = np.array([r[0] for r in self.db.execute("SELECT id FROM faces ORDER BY id")], np.int64)
-            n = self.db.execute("SELECT COUNT(*) FROM identities").fetchone()[0]
+            ids = np.array([r[0] for r in self._exec("SELECT id FROM faces ORDER BY id")], np.int64)
+            n = self._exec("SELECT COUNT(*) FROM identities").fetchone()[0]
         return hashlib.sha256(ids.tobytes() + str(n).encode()).hexdigest()[:32]
 
     def version(self) -> int:
@@ -193,8 +211,8 @@ class Gallery:
         if self._matrix is None or version != self._version:
             self._version = version
             with self.transaction(write=False):  # one consistent snapshot of both tables
-                rows = self.db.execute("SELECT identity_id, embedding FROM faces ORDER BY id").fetchall()
-                names = dict(self.db.execute("SELECT id, name FROM identities").fetchall())
+                rows = self._exec("SELECT identity_id, embedding FROM faces ORDER BY id").fetchall()
+                names = dict(self._exec("SELECT id, name FROM identities").fetchall())
             ids = sorted(names)
             pos = {i: k for k, i in enumerate(ids)}
             emb = (np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
@@ -238,7 +256,8 @@ def gallery_index(gallery: Gallery, kind: str = "auto") -> SearchIndex:
     emb, _, _ = gallery.matrix()
     if not use_faiss(len(emb), kind):
         return ExactIndex(emb, gallery.distance)
-    path, meta_path = Path(f"{gallery.path}.faiss"), Path(f"{gallery.path}.faiss.json")
+    path = gallery.index_path
+    meta_path = Path(f"{path}.json")
     state = {"fingerprint": gallery.fingerprint, "faces": gallery.face_ids_digest()}
     try:
         if json.loads(meta_path.read_text()) == state and path.exists():

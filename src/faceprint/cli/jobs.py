@@ -204,7 +204,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         added, present = g.enroll(rows)
         for s in es.skipped:
             print(f"skipped {s}")
-        print(f"{args.gallery}: {added} faces added, {present} already enrolled; "
+        print(f"{g.path}: {added} faces added, {present} already enrolled; "
               f"{len(g.identities())} identities, {len(g)} faces")
     return 0
 
@@ -347,8 +347,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                                   "the shard that completes the set merges the pieces into OUT")
     p.set_defaults(func=cmd_embed)
 
-    p = sub.add_parser("enroll", help="add faces to a gallery (SQLite file)")
-    p.add_argument("--gallery", required=True)
+    p = sub.add_parser("enroll", help="add faces to a gallery (a SQLite file, or postgresql://user@host/db)")
+    p.add_argument("--gallery", required=True, help="a SQLite file (made if absent), or a PostgreSQL database as "
+                                                    "postgresql://user@host/db (the tables are made if absent)")
     p.add_argument("--name", help="identity of the images given (else: one folder per identity)")
     p.add_argument("images", nargs="+", help="a folder per identity, or image files with --name")
     add_model_option(p)
@@ -358,7 +359,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_enroll)
 
     p = sub.add_parser("identify", help="who is this? (top-k from a gallery, or unknown)")
-    p.add_argument("--gallery", required=True)
+    p.add_argument("--gallery", required=True, help="a SQLite file or postgresql://user@host/db")
     p.add_argument("images", nargs="+", help="photos or video files")
     add_model_option(p)
     p.add_argument("--k", type=int, default=5)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
 from faceprint.cli.common import UserError, add_model_option
 
@@ -28,11 +27,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
                             "--insecure-no-auth runs without keys, on loopback only")
         if args.host not in LOOPBACK:
             raise UserError(f"--insecure-no-auth only listens on loopback ({', '.join(LOOPBACK)}), not {args.host}")
-    settings = ServiceSettings(gallery=Path(args.gallery), model=args.model, api_keys=keys,
+    settings = ServiceSettings(gallery=args.gallery, model=args.model, api_keys=keys,
                                max_body_bytes=int(args.max_body_mb * 2**20), max_pixels=args.max_pixels,
                                timeout_s=args.timeout)
     app = create_app(settings)
-    print(f"faceprint serve: gallery {args.gallery}, http://{args.host}:{args.port} "
+    from faceprint.applications.postgres import redact
+
+    print(f"faceprint serve: gallery {redact(args.gallery)}, http://{args.host}:{args.port} "
           f"({len(keys)} API key(s){'' if keys else '; NO AUTH, loopback only'})", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
                 timeout_keep_alive=5, limit_concurrency=args.max_connections, server_header=False)
@@ -41,7 +42,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="the three jobs over HTTP (embed, verify, enroll, identify, people, health)")
-    p.add_argument("--gallery", required=True, help="the SQLite gallery (the same file `enroll` writes)")
+    p.add_argument("--gallery", required=True, help="the gallery `enroll` writes: a SQLite file, or a PostgreSQL "
+                                                    "database as postgresql://user@host/db (replicas share it)")
     add_model_option(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)

@@ -4,7 +4,8 @@ Security model: every route but `GET /health` needs an `X-API-Key` header matchi
 constant time, never logged); no route reads a path from the client (uploads are decoded in memory; a file name is
 only a label); bodies over `max_body_bytes` and images over `max_pixels` get 413 before any decoding; CORS is off.
 All model and gallery work runs on one worker thread (the CPU has few cores; one SQLite connection lives there), with
-a per-request timeout; the gallery is the same SQLite file the CLI uses, safe beside other processes (WAL).
+a per-request timeout; the gallery is the same one the CLI uses (a SQLite file, safe beside other processes thanks to
+WAL, or a PostgreSQL database that several replicas share).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 @dataclass
 class ServiceSettings:
-    gallery: Path
+    gallery: str | Path  # a SQLite file or a postgresql:// URL
     model: str | None = None
     api_keys: list[str] = field(default_factory=list)
     max_body_bytes: int = 20 * 2**20
