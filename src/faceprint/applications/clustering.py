@@ -21,7 +21,8 @@ from PIL import Image, ImageDraw
 from faceprint.distances import Distance, get_distance
 from faceprint.errors import InputError
 
-METHODS = ("agglomerative", "kmeans")
+METHODS = ("agglomerative", "kmeans", "graph")
+AGGLOMERATIVE_MAX = 20_000  # average linkage needs the N x N distances: 1.6 GB at this size; "graph" goes beyond
 UNCLUSTERED = -1
 
 
@@ -75,30 +76,51 @@ def cluster(
 
         if threshold is None:
             raise InputError("agglomerative clustering needs a distance threshold")
-        if n > 30_000:
-            raise InputError(f"{n} faces: agglomerative clustering needs N^2 memory; use k-means")
+        if n > AGGLOMERATIVE_MAX:
+            raise InputError(f"{n} faces: agglomerative clustering needs N^2 memory above {AGGLOMERATIVE_MAX} faces; "
+                             "use the graph method (or k-means)")
         d = get_distance(distance).pairwise(torch.from_numpy(np.ascontiguousarray(emb, np.float32))).numpy()
         labels = AgglomerativeClustering(n_clusters=None, metric="precomputed", linkage="average",
                                          distance_threshold=threshold).fit_predict(d)
         param = float(threshold)
-    else:
-        from sklearn.cluster import KMeans
+    elif method == "graph":
+        from faceprint.applications.graph import graph_clusters
 
+        if threshold is None:
+            raise InputError("graph clustering needs a distance threshold (the pairwise, verification one)")
+        labels, param = graph_clusters(emb, threshold, distance, seed=seed), float(threshold)
+    else:
         k = k or choose_k(emb, seed=seed)
-        labels = KMeans(min(k, n), n_init=10, random_state=seed).fit_predict(emb)
-        param = float(k)
+        labels, param = kmeans(emb, min(k, n), seed), float(k)
     labels = _renumber_by_size(labels, min_size)
     return ClusterResult(labels, method, int(labels.max() + 1) if (labels >= 0).any() else 0, param)
 
 
 def _renumber_by_size(labels: np.ndarray, min_size: int) -> np.ndarray:
-    """Largest cluster first (0, 1, ...); clusters under min_size become UNCLUSTERED."""
-    ids, counts = np.unique(labels, return_counts=True)
-    order = ids[np.argsort(-counts, kind="stable")]
-    remap = {int(c): (i if counts[ids == c][0] >= min_size else UNCLUSTERED) for i, c in enumerate(order)}
-    kept = sorted(v for v in remap.values() if v >= 0)
-    dense = {v: i for i, v in enumerate(kept)}
-    return np.array([dense.get(remap[int(x)], UNCLUSTERED) for x in labels], dtype=np.int64)
+    """Largest cluster first (0, 1, ...; ties by label); clusters under min_size become UNCLUSTERED."""
+    ids, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    order = np.argsort(-counts, kind="stable")
+    rank = np.empty(len(ids), np.int64)
+    rank[order] = np.arange(len(ids))
+    rank[counts < min_size] = UNCLUSTERED  # the ranks of the kept clusters are 0..m-1: big ones come first
+    return rank[inverse.ravel()]
+
+
+def kmeans(emb: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """k-means labels: scikit-learn's (10 restarts) up to 50,000 faces, FAISS's above when installed (memory O(N k)
+    either way; FAISS is many times faster there)."""
+    from faceprint.search.index import faiss_available
+
+    if len(emb) > 50_000 and faiss_available():
+        import faiss
+
+        x = np.ascontiguousarray(emb, np.float32)
+        km = faiss.Kmeans(x.shape[1], k, niter=20, nredo=1, seed=seed, max_points_per_centroid=256)
+        km.train(x)
+        return km.index.search(x, 1)[1][:, 0].astype(np.int64)
+    from sklearn.cluster import KMeans
+
+    return KMeans(k, n_init=10, random_state=seed).fit_predict(emb)
 
 
 def contact_sheet(paths: list[str], out: Path, thumb: int = 96, columns: int = 8, title: str = "") -> None:

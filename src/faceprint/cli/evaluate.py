@@ -113,21 +113,19 @@ def cmd_identify(args: argparse.Namespace) -> int:
 def cmd_cluster(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from faceprint.applications.clustering import cluster
+    from faceprint.api import cluster
     from faceprint.evaluation.clustering import clustering_report
-    from faceprint.thresholds import cluster_threshold
 
     model, es = _embed_folder(args)
     truth = np.unique(np.array(es.identities), return_inverse=True)[1]
-    threshold = cluster_threshold(model, args.threshold)[0] if args.method == "agglomerative" else None
     if args.method == "kmeans" and args.k is None:
         args.k = int(truth.max() + 1)  # the true number, unless given: this evaluates the embedding, not k
-    res = cluster(es.embeddings, args.method, threshold=threshold, k=args.k, distance=model.distance)
+    res = cluster(model, es, method=args.method, threshold=args.threshold, k=args.k).result
     rep = clustering_report(truth, res.labels)
-    print(f"clustering {args.data} ({len(es.paths)} images) with {args.method} "
-          f"({'threshold' if args.method == 'agglomerative' else 'k'} {res.parameter:g})")
+    print(f"clustering {args.data} ({len(es.paths)} images) with {res.method} "
+          f"({'k' if res.method == 'kmeans' else 'threshold'} {res.parameter:g})")
     print(rep.summary())
-    write_json(args.json, {"data": args.data, "model": model_record(model, args.model), "method": args.method,
+    write_json(args.json, {"data": args.data, "model": model_record(model, args.model), "method": res.method,
                            "parameter": res.parameter, "report": rep.to_dict()})
     return 0
 
@@ -164,7 +162,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
             p.add_argument("--impostor-fraction", type=float, default=0.2,
                            help="identities kept out of the gallery as strangers")
         else:
-            p.add_argument("--method", choices=["agglomerative", "kmeans"], default="agglomerative")
-            p.add_argument("--threshold", type=float, help="agglomerative: default the model's threshold")
+            p.add_argument("--method", choices=["auto", "agglomerative", "graph", "kmeans"], default="auto",
+                           help="as `faceprint cluster` (auto: agglomerative up to 20,000 faces, graph above)")
+            p.add_argument("--threshold", type=float, help="agglomerative/graph: default the model's")
             p.add_argument("--k", type=int, help="k-means: default the true number of identities")
         p.set_defaults(func=func)

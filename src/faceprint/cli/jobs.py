@@ -251,12 +251,12 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     out = write_clusters(res, es.paths, args.out, copy=args.copy)
     sizes = np.bincount(res.labels[res.labels >= 0]) if (res.labels >= 0).any() else np.zeros(0, int)
     print(f"{len(es.paths)} faces -> {res.n_clusters} clusters (largest {sizes.max() if len(sizes) else 0}), "
-          f"{int((res.labels < 0).sum())} unclustered; {args.method} "
-          f"{'threshold' if args.method == 'agglomerative' else 'k'} {res.parameter:g}")
+          f"{int((res.labels < 0).sum())} unclustered; {res.method} "
+          f"{'k' if res.method == 'kmeans' else 'threshold'} {res.parameter:g}")
     for s in es.skipped:
         print(f"skipped {s}")
     print(f"wrote {out}/clusters.csv, clusters.json, a folder and a contact sheet per cluster")
-    write_json(args.json, {"data": args.data, "model": model_record(model, args.model), "method": args.method,
+    write_json(args.json, {"data": args.data, "model": model_record(model, args.model), "method": res.method,
                            "parameter": res.parameter, "n_clusters": res.n_clusters})
     return 0
 
@@ -378,8 +378,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", help="a folder of images (sub-folders are read too), or its .npz from `faceprint embed`")
     p.add_argument("--out", required=True)
     add_model_option(p)
-    p.add_argument("--method", choices=["agglomerative", "kmeans"], default="agglomerative")
-    p.add_argument("--threshold", type=float, help="agglomerative: average-linkage distance (default: the model's)")
+    p.add_argument("--method", choices=["auto", "agglomerative", "graph", "kmeans"], default="auto",
+                   help="agglomerative: average linkage at the model's clustering threshold (N^2 memory); graph: "
+                        "Chinese whispers on the k-NN graph of pairs under the verification threshold (O(N k) "
+                        "memory, for 10^5+ faces); auto (default): agglomerative up to 20,000 faces, graph above")
+    p.add_argument("--threshold", type=float, help="agglomerative: average-linkage distance; graph: pairwise distance "
+                                                   "(default: the model's)")
     p.add_argument("--k", type=int, help="k-means: number of clusters (default: chosen by silhouette)")
     p.add_argument("--min-size", type=int, default=1, help="smaller clusters go to 'unclustered'")
     p.add_argument("--copy", action="store_true", help="copy images into cluster folders instead of linking")
