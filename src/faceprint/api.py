@@ -141,16 +141,14 @@ class Clustering:
     warning: str = ""
 
 
-def cluster(model: FaceEmbedder, images: Images | EmbeddingSet, *, method: str = "auto",
+def cluster(model: FaceEmbedder, images: Images | EmbeddingSet, *, method: str = "agglomerative",
             threshold: float | None = None, k: int | None = None, min_size: int = 1, input: str = "photos",
             select: str = "all", **options: Any) -> Clustering:
-    """Group faces by person. "agglomerative" (average linkage at the model's clustering threshold), "graph"
-    (Chinese whispers on the k-NN graph at the model's verification threshold: O(N k) memory, for 10^5+ faces),
-    "kmeans" (k given, or chosen by silhouette), or "auto": agglomerative up to 20,000 faces, graph above."""
-    from faceprint.applications.clustering import AGGLOMERATIVE_MAX
+    """Group faces by person: average linkage cut at the model's clustering threshold (any number of faces: past
+    20,000 without the N x N matrix), or k-means (k given, or chosen by silhouette)."""
     from faceprint.applications.clustering import cluster as run
     from faceprint.embeddings import EmbeddingSet
-    from faceprint.thresholds import cluster_threshold, verification_threshold
+    from faceprint.thresholds import cluster_threshold
 
     if isinstance(images, EmbeddingSet):
         images.check_model(model)
@@ -159,12 +157,6 @@ def cluster(model: FaceEmbedder, images: Images | EmbeddingSet, *, method: str =
         es = embed(model, images, input=input, select=select, **options)
     if not len(es.paths):
         raise InputError("no face to cluster" + (f": {es.skipped[0]}" if es.skipped else ""))
-    if method == "auto":
-        method = "agglomerative" if len(es.paths) <= AGGLOMERATIVE_MAX else "graph"
-    t, warning = None, ""
-    if method == "agglomerative":
-        t, warning = cluster_threshold(model, threshold)
-    elif method == "graph":
-        t = verification_threshold(model, threshold)
+    t, warning = cluster_threshold(model, threshold) if method == "agglomerative" else (None, "")
     res = run(es.embeddings, method, threshold=t, k=k, distance=model.distance, min_size=min_size)
     return Clustering(res, es, t, warning)

@@ -1,22 +1,27 @@
-"""Graph clustering (k-NN graph + Chinese whispers) against brute-force and plain-loop references."""
+"""Average linkage without the N x N matrix, against scikit-learn's on the full matrix and a brute-force k-NN."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
+from sklearn.cluster import AgglomerativeClustering
 
-from faceprint.applications.clustering import cluster
-from faceprint.applications.graph import chinese_whispers, knn_graph, same_person_graph
-from faceprint.distances import get_distance
+from faceprint.applications.clustering import AGGLOMERATIVE_MAX, cluster
+from faceprint.applications.graph import average_linkage, knn_graph
 from faceprint.evaluation.clustering import clustering_report
 
 
-def _blobs(rng, ids, per, spread, d=32):
+def _blobs(rng, ids, per, spread, d=16):
     c = rng.normal(size=(ids, d))
     c /= np.linalg.norm(c, axis=1, keepdims=True)
     x = np.repeat(c, per, 0) + spread * rng.normal(size=(ids * per, d)) / np.sqrt(d)
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), np.repeat(np.arange(ids), per)
+
+
+def _sklearn(x: np.ndarray, t: float) -> np.ndarray:
+    d = ((x[:, None].astype(np.float64) - x[None]) ** 2).sum(-1)
+    return AgglomerativeClustering(n_clusters=None, metric="precomputed", linkage="average",
+                                   distance_threshold=t).fit_predict(d)
 
 
 @pytest.mark.parametrize("distance", ["squared_l2", "l2"])
@@ -33,66 +38,36 @@ def test_knn_graph_matches_brute_force(distance):
     assert n[3, 0] == 7 and n[7, 0] == 3
 
 
-def _reference_whispers(adj: sp.csr_matrix, iterations: int, seed: int) -> np.ndarray:
-    """Plain loops, one face at a time, in the order the library draws (one face per chunk)."""
-    n = adj.shape[0]
-    labels = np.arange(n)
+@pytest.mark.parametrize("seed, spread, t", [(0, 0.5, 0.6), (1, 0.9, 0.8), (2, 1.3, 1.2), (3, 0.7, 1.5)])
+def test_with_every_pair_as_candidate_it_is_scikit_learns_average_linkage(seed, spread, t):
+    """Merging reciprocal nearest pairs in rounds, with cluster distances from mean vectors, gives exactly the
+    partition of one-pair-at-a-time average linkage on the full matrix."""
     rng = np.random.default_rng(seed)
-    active = np.flatnonzero(np.diff(adj.indptr) > 0)
-    dense = adj.toarray()
-    for _ in range(iterations):
-        changed = 0
-        for i in rng.permutation(active):
-            score: dict[int, float] = {}
-            for j in np.flatnonzero(dense[i]):
-                score[labels[j]] = score.get(labels[j], 0.0) + dense[i, j]
-            best = min(score, key=lambda lab: (-score[lab], lab))
-            changed += best != labels[i]
-            labels[i] = best
-        if changed == 0:
-            break
-    return labels
+    x, _ = _blobs(rng, 25, 8, spread)
+    every = np.array([[j for j in range(len(x)) if j != i] for i in range(len(x))])
+    ours = average_linkage(x, t, neighbours=every)
+    ref = _sklearn(x, t)
+    assert clustering_report(ref, ours).ari == 1.0 and len(np.unique(ours)) == len(np.unique(ref))
+    assert 1 < len(np.unique(ref)) < len(x)  # a real cut, neither all merged nor all apart
 
 
-def test_chinese_whispers_equals_the_one_face_at_a_time_loop():
-    rng = np.random.default_rng(1)
-    n = 60
-    w = np.triu(rng.random((n, n)) * (rng.random((n, n)) < 0.08), 1)
-    adj = sp.csr_matrix(w + w.T)
-    active = int((np.diff(adj.indptr) > 0).sum())
-    for seed in range(3):
-        got = chinese_whispers(adj, iterations=10, chunks=active, seed=seed)
-        np.testing.assert_array_equal(got, _reference_whispers(adj, 10, seed))
+def test_on_the_k_nn_graph_it_agrees_with_the_full_matrix():
+    rng = np.random.default_rng(4)
+    x, truth = _blobs(rng, 150, 6, 0.5)
+    ref, ours = _sklearn(x, 0.7), average_linkage(x, 0.7, k=16)
+    assert clustering_report(ref, ours).ari > 0.99
+    assert clustering_report(truth, ours).pairwise_f1 > 0.95
 
 
-def test_chinese_whispers_finds_components_and_keeps_loners_alone():
-    blocks = [np.ones((5, 5)) - np.eye(5)] * 3 + [np.zeros((1, 1))] * 2
-    adj = sp.csr_matrix(sp.block_diag(blocks))
-    labels = chinese_whispers(adj)
-    truth = np.repeat(np.arange(5), [5, 5, 5, 1, 1])
-    assert clustering_report(truth, labels).ari == 1.0
-    # two cliques joined by one weak edge stay two clusters
-    a = sp.lil_matrix(sp.block_diag([np.ones((6, 6)) - np.eye(6)] * 2))
-    a[0, 6] = a[6, 0] = 0.05
-    assert len(np.unique(chinese_whispers(a.tocsr()))) == 2
+def test_cluster_switches_to_the_graph_past_the_matrix_limit(monkeypatch):
+    import faceprint.applications.clustering as clustering
 
-
-def test_same_person_graph_keeps_pairs_under_the_threshold_both_ways():
-    dist = np.array([[0.1, 0.5], [0.1, 0.3], [0.2, 0.9]], np.float32)
-    nbr = np.array([[1, 2], [0, 2], [0, 1]])
-    a = same_person_graph(dist, nbr, 0.4, get_distance("squared_l2")).toarray()
-    assert (a == a.T).all() and a[0, 1] == pytest.approx(0.75) and a[1, 2] == pytest.approx(0.25)
-    assert a[0, 2] == pytest.approx(0.5) and a[2, 1] == a[1, 2]  # 2 -> 1 at 0.9 is cut, 1 -> 2 at 0.3 kept
-
-
-def test_graph_method_recovers_identities_like_agglomerative():
-    """On separable identities both find the truth; the graph method without the N x N matrix."""
-    rng = np.random.default_rng(2)
-    x, truth = _blobs(rng, 300, 6, 0.35)
-    g = cluster(x, "graph", threshold=0.6)
-    ag = cluster(x, "agglomerative", threshold=0.6)
-    assert clustering_report(truth, g.labels).pairwise_f1 > 0.98
-    assert clustering_report(truth, ag.labels).pairwise_f1 > 0.98
-    assert g.method == "graph" and g.parameter == 0.6
-    with pytest.raises(ValueError, match="graph method"):
-        cluster(np.repeat(x, 70, 0)[:20_001], "agglomerative", threshold=0.6)
+    rng = np.random.default_rng(5)
+    x, truth = _blobs(rng, 100, 5, 0.6)
+    full = cluster(x, threshold=0.6)
+    monkeypatch.setattr(clustering, "AGGLOMERATIVE_MAX", 100)
+    big = cluster(x, threshold=0.6)  # 500 faces > 100: the k-NN graph path, the same clusters
+    assert clustering_report(full.labels, big.labels).ari == 1.0 and big.method == "agglomerative"
+    assert AGGLOMERATIVE_MAX == 20_000
+    with pytest.raises(ValueError, match="needs the squared L2 distance"):
+        cluster(x, threshold=0.6, distance="l2")

@@ -129,3 +129,62 @@ def test_offline_mining_on_two_processes(faces, tmp_path):
     _distributed(cfg, tmp_path / "offline")
     steps = [r.split(",")[0] for r in (tmp_path / "offline" / "metrics.csv").read_text().splitlines()[1:]]
     assert steps == ["1", "2", "3", "4"]
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                ppid = int(open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def _rank_of(pid: int) -> str | None:
+    try:
+        env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+    except OSError:
+        return None
+    return next((e[5:].decode() for e in env if e.startswith(b"RANK=")), None)
+
+
+def test_a_rank_that_dies_ends_the_job(faces, tmp_path):
+    """Kill one rank mid-run: the job ends soon with torchrun's failure summary, no process of it left hanging."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    job = subprocess.Popen([sys.executable, "-m", "faceprint", "train", "--nproc-per-node", "2", "--data", str(faces),
+                            "--out", str(run), "--backbone", "resnet10_quarter", "--input-size", "48", "--p", "4",
+                            "--k", "3", "--steps", "100000", "--val-split", "0", "--checkpoint-every", "1",
+                            "--cache-dir", str(tmp_path / "cache"), "--no-progress"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 240
+        while not (run / "checkpoint.pt").exists():  # training is under way on both ranks
+            assert job.poll() is None and time.time() < deadline, job.communicate()[1][-2000:]
+            time.sleep(0.5)
+        victim = next(p for p in _descendants(job.pid) if _rank_of(p) == "1")
+        family = _descendants(job.pid)
+        t0 = time.time()
+        os.kill(victim, signal.SIGKILL)
+        _, err = job.communicate(timeout=120)
+        took = time.time() - t0
+    finally:
+        if job.poll() is None:
+            job.kill()
+    assert job.returncode != 0 and took < 60, (job.returncode, took)
+    assert "FAILED" in err or "ChildFailedError" in err, err[-2000:]
+    time.sleep(1)
+    alive = [p for p in family if os.path.exists(f"/proc/{p}") and "Z" not in open(f"/proc/{p}/stat").read().split()[2]]
+    assert alive == [], f"processes of the job still running: {alive}"

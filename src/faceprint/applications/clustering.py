@@ -21,8 +21,10 @@ from PIL import Image, ImageDraw
 from faceprint.distances import Distance, get_distance
 from faceprint.errors import InputError
 
-METHODS = ("agglomerative", "kmeans", "graph")
-AGGLOMERATIVE_MAX = 20_000  # average linkage needs the N x N distances: 1.6 GB at this size; "graph" goes beyond
+METHODS = ("agglomerative", "kmeans")
+# up to here average linkage runs on the N x N distances (scikit-learn; 1.6 GB at this size), above on the k-NN graph
+# with exact cluster distances (applications/graph.py: O(N k) memory)
+AGGLOMERATIVE_MAX = 20_000
 UNCLUSTERED = -1
 
 
@@ -72,23 +74,19 @@ def cluster(
     if n == 1:
         labels, param = np.zeros(1, dtype=np.int64), float(threshold or k or 0)
     elif method == "agglomerative":
-        from sklearn.cluster import AgglomerativeClustering
-
         if threshold is None:
             raise InputError("agglomerative clustering needs a distance threshold")
         if n > AGGLOMERATIVE_MAX:
-            raise InputError(f"{n} faces: agglomerative clustering needs N^2 memory above {AGGLOMERATIVE_MAX} faces; "
-                             "use the graph method (or k-means)")
-        d = get_distance(distance).pairwise(torch.from_numpy(np.ascontiguousarray(emb, np.float32))).numpy()
-        labels = AgglomerativeClustering(n_clusters=None, metric="precomputed", linkage="average",
-                                         distance_threshold=threshold).fit_predict(d)
-        param = float(threshold)
-    elif method == "graph":
-        from faceprint.applications.graph import graph_clusters
+            from faceprint.applications.graph import average_linkage
 
-        if threshold is None:
-            raise InputError("graph clustering needs a distance threshold (the pairwise, verification one)")
-        labels, param = graph_clusters(emb, threshold, distance, seed=seed), float(threshold)
+            labels = average_linkage(emb, threshold, distance)
+        else:
+            from sklearn.cluster import AgglomerativeClustering
+
+            d = get_distance(distance).pairwise(torch.from_numpy(np.ascontiguousarray(emb, np.float32))).numpy()
+            labels = AgglomerativeClustering(n_clusters=None, metric="precomputed", linkage="average",
+                                             distance_threshold=threshold).fit_predict(d)
+        param = float(threshold)
     else:
         k = k or choose_k(emb, seed=seed)
         labels, param = kmeans(emb, min(k, n), seed), float(k)

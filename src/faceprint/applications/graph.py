@@ -1,30 +1,44 @@
-"""Clustering without an N x N matrix: a k-nearest-neighbour graph whose edges join faces the model calls the same
-person (distance under the verification threshold), split into clusters by Chinese whispers (Biemann, 2006; the
-method dlib's face clustering uses). Memory is O(N k); time is one k-NN search plus a few passes over the edges.
+"""Average-linkage clustering without an N x N matrix, for 10^5-10^6 faces.
 
-Chinese whispers: every face starts as its own cluster; in turn, each takes the cluster that carries the most edge
-weight among its neighbours. Faces update in random chunks (a twentieth of the faces at a time), each chunk seeing
-the labels the previous chunks left: as sequential as the original in effect, vectorised within a chunk.
+For unit vectors the average squared L2 distance between two sets is exact from their mean vectors:
+mean |a - b|^2 = 2 - 2 mean(a) . mean(b). So a cluster is kept as (sum vector, size), and the distance of any two
+clusters costs one dot product. Candidate pairs come from the k-nearest-neighbour graph of the faces (two clusters
+are candidates when a face of one is among the k nearest of a face of the other); each round merges every pair of
+clusters that are each other's nearest candidate and closer than the threshold (reciprocal nearest neighbours:
+for average linkage, merging them in any order gives the same clusters as merging one pair at a time). Rounds repeat
+until no such pair is left. With a complete graph this is exactly scikit-learn's average linkage cut at the
+threshold (tested); with k neighbours the only approximation is which pairs are looked at. Memory is O(N k).
 """
 
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from faceprint.distances import Distance, get_distance
+from faceprint.errors import InputError
 from faceprint.search import make_index
 
 DEFAULT_K = 32
+EXACT_UP_TO = 200_000  # "auto": an exact k-NN graph up to here (N^2 d work), FAISS IVF above when installed
+GRAPH_NPROBE = 48
 
 
 def knn_graph(emb: np.ndarray, k: int, distance: str | Distance = "squared_l2", index: str = "auto"
               ) -> tuple[np.ndarray, np.ndarray]:
     """(distances (N, k), neighbours (N, k)) of every face to its k nearest others (itself left out; -1 where the
     index found fewer). Searched in blocks, so memory stays O(N k)."""
+    from faceprint.search.index import faiss_available
+
     n = len(emb)
     k = min(k, n - 1)
-    idx = make_index(emb, get_distance(distance), index)
+    if index == "auto":
+        index = "faiss" if n > EXACT_UP_TO and faiss_available() else "exact"
+    if index == "faiss":  # more lists probed than for a gallery query: a missed neighbour is a missed merge
+        from faceprint.search import FaissIndex
+
+        idx = FaissIndex(emb, get_distance(distance), nprobe=GRAPH_NPROBE)
+    else:
+        idx = make_index(emb, get_distance(distance), index)
     d_all, n_all = np.empty((n, k), np.float32), np.empty((n, k), np.int64)
     block = 4096
     for s in range(0, n, block):
@@ -38,57 +52,64 @@ def knn_graph(emb: np.ndarray, k: int, distance: str | Distance = "squared_l2", 
     return d_all, n_all
 
 
-def same_person_graph(dist: np.ndarray, nbr: np.ndarray, threshold: float, distance: Distance) -> sp.csr_matrix:
-    """Symmetric adjacency of the k-NN pairs under the threshold; an edge weighs more the closer its faces are
-    (1 at distance 0, falling linearly to 0 at the threshold)."""
-    n = len(dist)
-    ok = (nbr >= 0) & distance.same(dist, threshold)
-    rows = np.repeat(np.arange(n), dist.shape[1])[ok.ravel()]
-    cols = nbr.ravel()[ok.ravel()]
-    w = np.clip(1.0 - dist.ravel()[ok.ravel()] / threshold, 1e-6, None) if threshold > 0 else np.ones(len(rows))
-    a = sp.csr_matrix((w.astype(np.float64), (rows, cols)), shape=(n, n))
-    return a.maximum(a.T).tocsr()
+def _edges(nbr: np.ndarray) -> np.ndarray:
+    """Undirected candidate pairs (E, 2), each once, from a k-NN table (-1 entries dropped)."""
+    n, k = nbr.shape
+    a = np.repeat(np.arange(n, dtype=np.int64), k)
+    b = nbr.ravel()
+    ok = b >= 0
+    lo, hi = np.minimum(a[ok], b[ok]), np.maximum(a[ok], b[ok])
+    key = np.unique(lo[lo != hi] * n + hi[lo != hi])
+    return np.stack([key // n, key % n], 1)
 
 
-def chinese_whispers(adj: sp.csr_matrix, iterations: int = 20, chunks: int = 20, seed: int = 0) -> np.ndarray:
-    """Cluster labels (arbitrary integers) of a weighted undirected graph; a face without edges stays alone."""
-    n = adj.shape[0]
-    labels = np.arange(n)
-    rng = np.random.default_rng(seed)
-    indptr, indices, weights = adj.indptr, adj.indices, adj.data
-    degree = np.diff(indptr)
-    active = np.flatnonzero(degree > 0)
-    for _ in range(iterations):
-        changed = 0
-        for part in np.array_split(rng.permutation(active), chunks):
-            if not len(part):
-                continue
-            counts = degree[part]
-            starts = indptr[part]
-            # every edge (i, j) of the chunk's faces: position of i in the chunk, j's current label, the weight
-            pos = np.repeat(np.arange(len(part)), counts)
-            edge = np.repeat(starts - np.cumsum(np.r_[0, counts[:-1]]), counts) + np.arange(counts.sum())
-            lab = labels[indices[edge]]
-            key = pos.astype(np.int64) * n + lab
-            uniq, inv = np.unique(key, return_inverse=True)
-            score = np.bincount(inv, weights=weights[edge])
-            owner = uniq // n
-            # per face: the label with the largest total weight (ties: the smallest label, deterministic)
-            order = np.lexsort((uniq % n, -score, owner))
-            first = order[np.r_[True, owner[order][1:] != owner[order][:-1]]]
-            new = uniq[first] % n
-            changed += int((labels[part[owner[first]]] != new).sum())
-            labels[part[owner[first]]] = new
-        if changed == 0:
+def average_linkage(emb: np.ndarray, threshold: float, distance: str | Distance = "squared_l2",
+                    k: int = DEFAULT_K, index: str = "auto", neighbours: np.ndarray | None = None) -> np.ndarray:
+    """Cluster labels (arbitrary integers): average linkage cut at `threshold`, candidates from the k-NN graph
+    (or from `neighbours`, an (N, k) table). The model's distance must average exactly through mean vectors."""
+    dist = get_distance(distance)
+    if not dist.averages_through_means:
+        raise InputError(f"average linkage beyond the N x N matrix needs the squared L2 distance, not {dist.name}")
+    n = len(emb)
+    if n < 2:
+        return np.zeros(n, np.int64)
+    x = np.ascontiguousarray(emb, np.float32)
+    if neighbours is None:
+        neighbours = knn_graph(x, k, dist, index)[1]
+    pairs = _edges(neighbours)  # in faces; mapped to clusters each round
+    sums = x.astype(np.float64)
+    sizes = np.ones(n)
+    owner = np.arange(n)  # every face's cluster (a cluster is named by one of its faces)
+    limit = 2.0 - threshold  # same cluster when 2 - 2 m_a.m_b < threshold, i.e. 2 m_a.m_b > 2 - threshold
+    while len(pairs):
+        ca, cb = owner[pairs[:, 0]], owner[pairs[:, 1]]
+        keep = ca != cb
+        ca, cb = np.minimum(ca[keep], cb[keep]), np.maximum(ca[keep], cb[keep])
+        key = np.unique(ca * n + cb)
+        ca, cb = key // n, key % n
+        pairs = np.stack([ca, cb], 1)  # the graph between clusters, smaller every round
+        score = np.empty(len(ca))
+        for s in range(0, len(ca), 1 << 20):  # 2 m_a.m_b, in blocks of a million pairs
+            a, b = ca[s : s + (1 << 20)], cb[s : s + (1 << 20)]
+            score[s : s + len(a)] = 2 * np.einsum("ij,ij->i", sums[a], sums[b]) / (sizes[a] * sizes[b])
+        close = score > limit
+        if not close.any():
             break
-    return labels
-
-
-def graph_clusters(emb: np.ndarray, threshold: float, distance: str | Distance = "squared_l2", k: int = DEFAULT_K,
-                   seed: int = 0, index: str = "auto") -> np.ndarray:
-    """Labels of faces by Chinese whispers on their k-NN graph cut at the (pairwise) threshold."""
-    d = get_distance(distance)
-    if len(emb) < 2:
-        return np.zeros(len(emb), np.int64)
-    dist, nbr = knn_graph(np.ascontiguousarray(emb, np.float32), k, d, index)
-    return chinese_whispers(same_person_graph(dist, nbr, threshold, d), seed=seed)
+        # each cluster's best candidate (largest score), over the pairs under the threshold
+        ends = np.concatenate([ca[close], cb[close]])
+        other = np.concatenate([cb[close], ca[close]])
+        sc = np.concatenate([score[close], score[close]])
+        order = np.lexsort((other, -sc, ends))
+        first = order[np.r_[True, ends[order][1:] != ends[order][:-1]]]
+        best_of = np.full(n, -1)
+        best_of[ends[first]] = other[first]
+        a = ends[first]
+        mutual = a[(best_of[best_of[a]] == a) & (a < best_of[a])]
+        b = best_of[mutual]
+        sums[mutual] += sums[b]
+        sizes[mutual] += sizes[b]
+        # faces of b's clusters now belong to a's; a cluster merges once per round, so one pass suffices
+        remap = np.arange(n)
+        remap[b] = mutual
+        owner = remap[owner]
+    return owner

@@ -162,8 +162,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
             p.add_argument("--impostor-fraction", type=float, default=0.2,
                            help="identities kept out of the gallery as strangers")
         else:
-            p.add_argument("--method", choices=["auto", "agglomerative", "graph", "kmeans"], default="auto",
-                           help="as `faceprint cluster` (auto: agglomerative up to 20,000 faces, graph above)")
-            p.add_argument("--threshold", type=float, help="agglomerative/graph: default the model's")
+            p.add_argument("--method", choices=["agglomerative", "kmeans"], default="agglomerative")
+            p.add_argument("--threshold", type=float, help="agglomerative: default the model's threshold")
             p.add_argument("--k", type=int, help="k-means: default the true number of identities")
         p.set_defaults(func=func)

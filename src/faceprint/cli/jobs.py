@@ -378,12 +378,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", help="a folder of images (sub-folders are read too), or its .npz from `faceprint embed`")
     p.add_argument("--out", required=True)
     add_model_option(p)
-    p.add_argument("--method", choices=["auto", "agglomerative", "graph", "kmeans"], default="auto",
-                   help="agglomerative: average linkage at the model's clustering threshold (N^2 memory); graph: "
-                        "Chinese whispers on the k-NN graph of pairs under the verification threshold (O(N k) "
-                        "memory, for 10^5+ faces); auto (default): agglomerative up to 20,000 faces, graph above")
-    p.add_argument("--threshold", type=float, help="agglomerative: average-linkage distance; graph: pairwise distance "
-                                                   "(default: the model's)")
+    p.add_argument("--method", choices=["agglomerative", "kmeans"], default="agglomerative",
+                   help="agglomerative: average linkage at the model's clustering threshold (past 20,000 faces on "
+                        "the k-nearest-neighbour graph, O(N k) memory); kmeans: k clusters")
+    p.add_argument("--threshold", type=float, help="agglomerative: average-linkage distance (default: the model's)")
     p.add_argument("--k", type=int, help="k-means: number of clusters (default: chosen by silhouette)")
     p.add_argument("--min-size", type=int, default=1, help="smaller clusters go to 'unclustered'")
     p.add_argument("--copy", action="store_true", help="copy images into cluster folders instead of linking")

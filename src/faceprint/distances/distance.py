@@ -24,6 +24,9 @@ class Distance:
 
     name: str = ""
     diameter: float = 0.0  # the largest distance between two unit vectors (antipodes)
+    # whether the mean distance between two sets of unit vectors follows from their mean vectors alone (squared L2:
+    # mean |a - b|^2 = 2 - 2 mean(a) . mean(b)), which lets average linkage run without the N x N matrix
+    averages_through_means: bool = False
 
     def same(self, d: Any, threshold: float) -> Any:
         """The decision: same person iff d < threshold (works on floats, arrays and tensors)."""
@@ -67,6 +70,7 @@ class SquaredL2Distance(Distance):
 
     name = "squared_l2"
     diameter = 4.0
+    averages_through_means = True
 
     def from_squared_l2(self, sq: Any) -> Any:
         return sq

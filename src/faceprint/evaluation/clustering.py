@@ -36,15 +36,16 @@ def clustering_report(truth: np.ndarray, pred: np.ndarray) -> ClusteringReport:
     n_un = int((pred < 0).sum())
     if n_un:
         pred[pred < 0] = pred.max() + 1 + np.arange(n_un)
-    c = contingency_matrix(truth, pred)
-    same_cluster = (c.sum(0) * (c.sum(0) - 1) / 2).sum()
-    same_identity = (c.sum(1) * (c.sum(1) - 1) / 2).sum()
-    both = (c * (c - 1) / 2).sum()
+    c = contingency_matrix(truth, pred, sparse=True)  # people x clusters: dense would be 10^10 cells at 10^5 each
+    col, row = np.asarray(c.sum(0), float).ravel(), np.asarray(c.sum(1), float).ravel()
+    same_cluster = (col * (col - 1) / 2).sum()
+    same_identity = (row * (row - 1) / 2).sum()
+    both = (c.data.astype(float) * (c.data - 1) / 2).sum()
     precision = both / same_cluster if same_cluster else 1.0
     recall = both / same_identity if same_identity else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     return ClusteringReport(
         float(normalized_mutual_info_score(truth, pred)), float(adjusted_rand_score(truth, pred)),
-        float(precision), float(recall), float(f1), float(c.max(0).sum() / len(truth)),
+        float(precision), float(recall), float(f1), float(c.max(0).toarray().sum() / len(truth)),
         int(len(np.unique(pred[:len(pred)])) - n_un), len(np.unique(truth)), n_un,
     )
