@@ -124,6 +124,7 @@ def case(kind: str, n: int) -> dict:
 
         model = faceprint.load()
         t = model.config.cluster_threshold
+        base = current_rss_mb()  # the model and the libraries loaded: what is left is the clustering's
         t0 = time.perf_counter()
         if kind == "matrix":  # scikit-learn's average linkage on the N x N matrix (faceprint's path up to 20,000)
             assert n <= AGGLOMERATIVE_MAX
@@ -145,6 +146,7 @@ def main() -> None:
     ap.add_argument("--case", nargs=2, metavar=("KIND", "N"))
     ap.add_argument("--sizes", type=int, nargs="+", default=[19_497, 100_000, 1_000_000])
     ap.add_argument("--skip-matrix", action="store_true", help="leave out scikit-learn's N x N average linkage")
+    ap.add_argument("--only", choices=["search", "clustering"], help="one of the two tables")
     args = ap.parse_args()
     if args.case:
         print(json.dumps(case(args.case[0], int(args.case[1]))))
@@ -162,13 +164,20 @@ def main() -> None:
     qs = (0.001, 0.01, 0.1, 0.5)
     print("Squared distances between different people, quantiles " + ", ".join(f"{q:g}" for q in qs) + ": real "
           + " / ".join(f"{v:.3f}" for v in np.quantile(d_real, qs)) + "; real vs copy "
-          + " / ".join(f"{v:.3f}" for v in np.quantile(d_copy, qs)) + "\n")
+          + " / ".join(f"{v:.3f}" for v in np.quantile(d_copy, qs)))
     del grown
-    print("## Search: 1,000 held-out faces against the rest\n")
+    if args.only != "clustering":
+        search_table(args.sizes)
+    if args.only != "search":
+        clustering_table(args.sizes, args.skip_matrix)
+
+
+def search_table(sizes: list[int]) -> None:
+    print("\n## Search: 1,000 held-out faces against the rest\n")
     print("| gallery | exact: 1,000 queries | exact rank-1 | FAISS IVF build | FAISS 1,000 queries | recall@1 vs exact "
           "| FAISS rank-1 | extra memory (IVF) |")
     print("|---|---|---|---|---|---|---|---|")
-    for n in args.sizes:
+    for n in sizes:
         r = run_isolated(Path(__file__), ["faiss", str(n)], timeout=3600)
         if "error" in r:
             print(f"| {n:,} | {r['error']} |")
@@ -176,12 +185,15 @@ def main() -> None:
         print(f"| {n:,} | {r['exact_1000_s']:.2f} s | {100 * r['exact_rank1']:.1f}% | {r['build_s']:.1f} s | "
               f"{r['faiss_1000_s']:.3f} s | {100 * r['recall1']:.1f}% | {100 * r['faiss_rank1']:.1f}% | "
               f"{r['extra_mb']:.0f} MB |", flush=True)
+
+
+def clustering_table(sizes: list[int], skip_matrix: bool) -> None:
     print("\n## Clustering: average linkage at the model's clustering threshold (truth: the person)\n")
     print("| faces | how | time | extra memory | clusters / people | NMI | ARI | pairwise P / R / F1 |")
     print("|---|---|---|---|---|---|---|---|")
-    for n in args.sizes:
+    for n in sizes:
         for kind in ("matrix", "graph"):
-            if kind == "matrix" and (args.skip_matrix or n > 20_000):
+            if kind == "matrix" and (skip_matrix or n > 20_000):
                 continue
             r = run_isolated(Path(__file__), [kind, str(n)], timeout=5400)
             if "error" in r:

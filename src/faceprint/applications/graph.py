@@ -95,6 +95,9 @@ def average_linkage(emb: np.ndarray, threshold: float, distance: str | Distance 
         close = score > limit
         if not close.any():
             break
+        # a merged cluster's score with C is the size-weighted mean of its parts' scores with C: a pair that is not
+        # close now can only become close through a part that is, so only close pairs are looked at again
+        pairs = pairs[close]
         # each cluster's best candidate (largest score), over the pairs under the threshold
         ends = np.concatenate([ca[close], cb[close]])
         other = np.concatenate([cb[close], ca[close]])
