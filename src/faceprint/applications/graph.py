@@ -76,43 +76,54 @@ def average_linkage(emb: np.ndarray, threshold: float, distance: str | Distance 
     x = np.ascontiguousarray(emb, np.float32)
     if neighbours is None:
         neighbours = knn_graph(x, k, dist, index)[1]
-    pairs = _edges(neighbours)  # in faces; mapped to clusters each round
     sums = x.astype(np.float64)
     sizes = np.ones(n)
-    owner = np.arange(n)  # every face's cluster (a cluster is named by one of its faces)
     limit = 2.0 - threshold  # same cluster when 2 - 2 m_a.m_b < threshold, i.e. 2 m_a.m_b > 2 - threshold
-    while len(pairs):
-        ca, cb = owner[pairs[:, 0]], owner[pairs[:, 1]]
-        keep = ca != cb
-        ca, cb = np.minimum(ca[keep], cb[keep]), np.maximum(ca[keep], cb[keep])
-        key = np.unique(ca * n + cb)
-        ca, cb = key // n, key % n
-        pairs = np.stack([ca, cb], 1)  # the graph between clusters, smaller every round
-        score = np.empty(len(ca))
-        for s in range(0, len(ca), 1 << 20):  # 2 m_a.m_b, in blocks of a million pairs
-            a, b = ca[s : s + (1 << 20)], cb[s : s + (1 << 20)]
-            score[s : s + len(a)] = 2 * np.einsum("ij,ij->i", sums[a], sums[b]) / (sizes[a] * sizes[b])
-        close = score > limit
-        if not close.any():
-            break
-        # a merged cluster's score with C is the size-weighted mean of its parts' scores with C: a pair that is not
-        # close now can only become close through a part that is, so only close pairs are looked at again
-        pairs = pairs[close]
-        # each cluster's best candidate (largest score), over the pairs under the threshold
-        ends = np.concatenate([ca[close], cb[close]])
-        other = np.concatenate([cb[close], ca[close]])
-        sc = np.concatenate([score[close], score[close]])
-        order = np.lexsort((other, -sc, ends))
-        first = order[np.r_[True, ends[order][1:] != ends[order][:-1]]]
-        best_of = np.full(n, -1)
-        best_of[ends[first]] = other[first]
-        a = ends[first]
-        mutual = a[(best_of[best_of[a]] == a) & (a < best_of[a])]
-        b = best_of[mutual]
+
+    def scores(ca: np.ndarray, cb: np.ndarray) -> np.ndarray:
+        out = np.empty(len(ca))
+        for s in range(0, len(ca), 1 << 16):  # 2 m_a.m_b, in blocks of 65,536 pairs (2 x 64 MB of gathered sums)
+            a, b = ca[s : s + (1 << 16)], cb[s : s + (1 << 16)]
+            out[s : s + len(a)] = 2 * np.einsum("ij,ij->i", sums[a], sums[b]) / (sizes[a] * sizes[b])
+        return out
+
+    pairs = _edges(neighbours)  # clusters are single faces at first, each named by its face
+    ca, cb = pairs[:, 0], pairs[:, 1]
+    score = scores(ca, cb)
+    # A merged cluster's score with C is the size-weighted mean of its parts' scores with C: a pair that is not
+    # close can only become close through a part that is. So only close pairs are kept, and only the pairs whose
+    # clusters changed in a round are scored again.
+    close = score > limit
+    ca, cb, score = ca[close], cb[close], score[close]
+    owner = np.arange(n)  # every face's cluster
+    while len(ca):
+        # each cluster's best candidate: the largest score (ties: the smallest name)
+        ends, other = np.concatenate([ca, cb]), np.concatenate([cb, ca])
+        sc = np.concatenate([score, score])
+        best = np.full(n, -np.inf)
+        np.maximum.at(best, ends, sc)
+        top = sc == best[ends]
+        partner = np.full(n, n)
+        np.minimum.at(partner, ends[top], other[top])
+        a = np.flatnonzero(partner < n)
+        mutual = a[(partner[partner[a]] == a) & (a < partner[a])]  # reciprocal nearest pairs: merge them all
+        b = partner[mutual]
         sums[mutual] += sums[b]
         sizes[mutual] += sizes[b]
-        # faces of b's clusters now belong to a's; a cluster merges once per round, so one pass suffices
         remap = np.arange(n)
         remap[b] = mutual
-        owner = remap[owner]
+        owner = remap[owner]  # a cluster merges once per round, so one pass suffices
+        changed = np.zeros(n, bool)
+        changed[mutual] = True
+        ca, cb = remap[ca], remap[cb]
+        touched = changed[ca] | changed[cb]
+        tc, tb = ca[touched], cb[touched]
+        inside = tc != tb
+        key = np.unique(np.minimum(tc[inside], tb[inside]) * n + np.maximum(tc[inside], tb[inside]))
+        tc, tb = key // n, key % n
+        ts = scores(tc, tb)
+        keep = ts > limit
+        ca = np.concatenate([ca[~touched], tc[keep]])
+        cb = np.concatenate([cb[~touched], tb[keep]])
+        score = np.concatenate([score[~touched], ts[keep]])
     return owner
