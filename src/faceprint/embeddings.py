@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -68,6 +68,17 @@ class EmbeddingSet:
                        z["boxes"], z["face_index"])
         except (OSError, KeyError, ValueError) as e:
             raise InputError(f"{path}: not a faceprint embeddings file ({e})") from None
+
+    @classmethod
+    def concat(cls, sets: Sequence["EmbeddingSet"], fingerprint: str, config: dict, dim: int) -> "EmbeddingSet":
+        """One set of the rows of several, in order (the pieces of one run)."""
+        if any(s.fingerprint != fingerprint for s in sets):
+            raise ModelMismatchError("pieces made by different models cannot be joined")
+        emb = np.concatenate([s.embeddings for s in sets]) if sets else np.zeros((0, dim), np.float32)
+        return cls(emb, [p for s in sets for p in s.paths], [i for s in sets for i in s.identities], fingerprint,
+                   config, [x for s in sets for x in s.skipped],
+                   np.concatenate([s.boxes for s in sets]) if sets else None,
+                   np.concatenate([s.face_index for s in sets]) if sets else None)
 
     def check_model(self, model: FaceEmbedder, what: str = "embeddings") -> None:
         if model.fingerprint != self.fingerprint:
@@ -229,4 +240,33 @@ def merge_shards(out: str | Path, count: int, order: Sequence[Path | str]) -> Em
         merged.save(out)
         for p in pieces:
             p.unlink(missing_ok=True)
+    return merged
+
+
+def piece_path(out: str | Path, k: int) -> Path:
+    return Path(f"{out}.part-{k:06d}.npz")
+
+
+def embed_in_pieces(embed: Callable[[Sequence[Path], Sequence[str]], EmbeddingSet], model: FaceEmbedder,
+                    paths: Sequence[Path], identities: Sequence[str], out: str | Path, chunk: int = 4096,
+                    log: Callable[[str], None] = lambda s: None) -> EmbeddingSet:
+    """`embed` over `chunk` inputs at a time, each piece saved as OUT.part-K.npz as it is done: a killed run, run
+    again, skips the pieces it finds (made by this model) and goes on. The pieces become OUT, then go."""
+    sets = []
+    starts = range(0, len(paths), chunk)
+    for k, s in enumerate(starts):
+        piece = piece_path(out, k)
+        if piece.exists():
+            done = EmbeddingSet.load(piece)
+            if done.fingerprint == model.fingerprint:
+                sets.append(done)
+                log(f"{piece}: done before, kept")
+                continue
+        es = embed(paths[s : s + chunk], identities[s : s + chunk])
+        es.save(piece)
+        sets.append(es)
+    merged = EmbeddingSet.concat(sets, model.fingerprint, model.config.to_dict(), model.config.embedding_size)
+    merged.save(out)
+    for k in range(len(starts)):
+        piece_path(out, k).unlink(missing_ok=True)
     return merged

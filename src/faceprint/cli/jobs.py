@@ -156,7 +156,12 @@ def _calibrate_clustering(model, args: argparse.Namespace) -> None:  # type: ign
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
-    from faceprint.embeddings import list_images, merge_shards, shard_path
+    from faceprint.embeddings import (
+        embed_in_pieces,
+        list_images,
+        merge_shards,
+        shard_path,
+    )
     from faceprint.utils.shard import parse_shard
 
     index, count = parse_shard(args.shard)
@@ -170,8 +175,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
     if count > 1 and out.exists():
         print(f"{out}: this shard is done already")
     else:
-        es = embed_inputs(model, paths[index::count], ids[index::count], args, flip=args.flip)
-        es.save(out)
+        es = embed_in_pieces(lambda p, i: embed_inputs(model, list(p), list(i), args, flip=args.flip), model,
+                             paths[index::count], ids[index::count], out, args.chunk, log=print)
         for s in es.skipped:
             print(f"skipped {s}")
         print(f"wrote {len(es.paths)} embeddings ({es.embeddings.shape[1]}-d) to {out}")
@@ -345,6 +350,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_fps_option(p)
     p.add_argument("--shard", metavar="I/N", help="embed every N-th image from the I-th into OUT.shard-I-of-N.npz; "
                                                   "the shard that completes the set merges the pieces into OUT")
+    p.add_argument("--chunk", type=int, default=4096,
+                   help="inputs per piece saved as it is done (OUT.part-K.npz): a killed run, run again, keeps the "
+                        "pieces it finds and goes on (default 4096)")
     p.set_defaults(func=cmd_embed)
 
     p = sub.add_parser("enroll", help="add faces to a gallery (a SQLite file, or postgresql://user@host/db)")
