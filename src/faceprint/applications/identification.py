@@ -124,16 +124,22 @@ class Gallery:
         return Path(f"{self.path}.faiss")
 
     @contextmanager
-    def transaction(self, write: bool = True) -> Iterator[None]:
-        """All or nothing, holding the write lock from the start (BEGIN IMMEDIATE); write=False: one consistent
-        snapshot for reading, which never waits for a writer (WAL)."""
-        self.db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    def _transaction(self, begin: str) -> Iterator[None]:
+        """`begin`, then COMMIT, or ROLLBACK on any exception."""
+        self.db.execute(begin)
         try:
             yield
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
+
+    @contextmanager
+    def transaction(self, write: bool = True) -> Iterator[None]:
+        """All or nothing, holding the write lock from the start (BEGIN IMMEDIATE); write=False: one consistent
+        snapshot for reading, which never waits for a writer (WAL)."""
+        with self._transaction("BEGIN IMMEDIATE" if write else "BEGIN"):
+            yield
 
     def close(self) -> None:
         self.db.close()

@@ -75,16 +75,6 @@ class PostgresGallery(Gallery):
             raise GalleryError(f"{self.path}: {str(e).strip().splitlines()[0]}") from None
 
     @contextmanager
-    def _transaction(self, begin: str) -> Iterator[None]:
-        self.db.execute(begin)
-        try:
-            yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
-
-    @contextmanager
     def transaction(self, write: bool = True) -> Iterator[None]:
         """Writers one at a time (a lock only writers take), each commit bumping the generation; readers one
         REPEATABLE READ snapshot."""
