@@ -16,7 +16,9 @@ from faceprint.detection import (
 )
 from faceprint.detection.alignment import FACENET_TEMPLATE_112, align_box, align_lfw
 from faceprint.detection.mtcnn import (
+    area_resize,
     crop_resize,
+    integral_image,
     nms,
     proposal_boxes,
     pyramid_scales,
@@ -67,7 +69,8 @@ def test_crop_resize_equals_torch_resizers_box_by_box():
     """The vectorised crops (integral image / bilinear gather) against torch's area and bilinear resizers on each
     box's zero-padded patch: boxes inside, across the border and wholly outside, non-square, shrunk and enlarged."""
     rng = np.random.default_rng(0)
-    image = torch.from_numpy(rng.uniform(-1, 1, (3, 57, 83)).astype(np.float32))
+    image = rng.integers(0, 256, (57, 83, 3), dtype=np.uint8)
+    standardised = (torch.from_numpy(image).permute(2, 0, 1).float() - 127.5) / 128
     x1 = rng.uniform(-30, 90, 300)
     y1 = rng.uniform(-30, 60, 300)
     side = rng.choice([1, 3, 11, 23, 24, 25, 47, 48, 49, 70, 140], 300) + rng.uniform(0, 1, 300)
@@ -76,8 +79,24 @@ def test_crop_resize_equals_torch_resizers_box_by_box():
     for size in (24, 48):
         fast = crop_resize(image, boxes, size)
         assert fast.shape == (len(boxes), 3, size, size)
-        np.testing.assert_allclose(fast.numpy(), torch_crop_resize(image, boxes, size).numpy(), atol=1e-5)
+        # bilinear weights are float32 in both, computed in a different order: < 1e-5 of a weight, x pixel jumps of 2
+        np.testing.assert_allclose(fast.numpy(), torch_crop_resize(standardised, boxes, size).numpy(), atol=3e-5)
     assert crop_resize(image, np.zeros((0, 4)), 24).shape == (0, 3, 24, 24)
+
+
+def test_pyramid_levels_equal_torch_area_resizing():
+    """P-Net's pyramid read from the integral image equals F.interpolate(mode="area") on the standardised photo,
+    for levels of every ratio down to a few pixels; the integral is exact (integers) and wide enough for big photos."""
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (113, 157, 3), dtype=np.uint8)
+    standardised = (torch.from_numpy(image).permute(2, 0, 1).float()[None] - 127.5) / 128
+    sums = integral_image(image)
+    assert sums.dtype == np.int32 and sums[-1, -1].tolist() == image.reshape(-1, 3).sum(0).tolist()
+    for h, w in [(113, 157), (81, 112), (57, 79), (40, 56), (12, 17), (3, 5), (1, 1)]:
+        ref = torch.nn.functional.interpolate(standardised, size=(h, w), mode="area")[0].permute(1, 2, 0).numpy()
+        np.testing.assert_allclose(area_resize(sums, h, w), ref, atol=1e-5)
+    big = np.full((4000, 3000, 3), 255, np.uint8)  # 3.06e9 > 2^31: the sums need 64 bits
+    assert integral_image(big)[-1, -1, 0] == 4000 * 3000 * 255
 
 
 def test_similarity_transform_recovers_a_known_one():

@@ -167,3 +167,48 @@ def test_validation_pairs_from_a_tiny_set_terminate():
     assert len({(p.path1, p.path2) for p in pairs}) == 15
     with pytest.raises(ValueError, match="2 identities"):
         make_pairs(FaceDataset([Path("/x/1.jpg"), Path("/x/2.jpg")], np.array([0, 0]), ["a"]), 10)
+
+
+def test_student_starts_from_an_imported_network(faces, tmp_path):
+    """--init: the student keeps the network's weights and preprocessing, and a head the network lacks starts as a
+    pure centring, so its first embedding is the network's own minus the mean face (a numpy reference)."""
+    from faceprint.data import Preprocessing
+    from faceprint.data.alignment import read_alignment, write_alignment
+    from faceprint.errors import InputError
+    from faceprint.models import FaceEmbedder, ModelConfig, save_model
+
+    rec = read_alignment(faces)
+    pre = Preprocessing(input_size=48, crop=0.8, pad=0.0, mean=(100.0, 110.0, 120.0), std=60.0,
+                        alignment=rec["method"], align_size=rec["size"])
+    torch.manual_seed(5)
+    imported = FaceEmbedder(ModelConfig(backbone="resnet10_quarter", preprocessing=pre, embedding_bn=False,
+                                        info={"source": "a test network", "licence": "public domain"})).eval()
+    path = tmp_path / "imported.pt"
+    save_model(imported, path)
+
+    trainer = Trainer(_config(faces, tmp_path, init=str(path), input_size=None, steps=3), tmp_path / "run")
+    student = trainer.model
+    assert student.preprocessing == pre and isinstance(student.bn, torch.nn.BatchNorm1d)
+    for (name, a), b in zip(imported.backbone.state_dict().items(), student.backbone.state_dict().values()):
+        assert torch.equal(a, b), name
+    x = pre.to_tensor(trainer.images[trainer.good])
+    with torch.no_grad():
+        raw = imported.features(x).numpy().astype(np.float64)
+        got = student.eval()(x.contiguous(memory_format=torch.channels_last)).numpy()
+    centred = raw - raw.mean(0)
+    np.testing.assert_allclose(got, centred / np.linalg.norm(centred, axis=1, keepdims=True), atol=1e-4)
+
+    result = trainer.run()
+    assert result.step == 3
+    info = load_model(tmp_path / "run" / "last.pt").config.info["init"]
+    assert info["fingerprint"] == imported.fingerprint and info["source"] == "a test network"
+
+    with pytest.raises(InputError, match="give backbone 'resnet10_quarter'"):
+        Trainer(_config(faces, tmp_path, init=str(path), backbone="resnet10_half"), tmp_path / "r1")
+    with pytest.raises(InputError, match="takes input_size 48"):
+        Trainer(_config(faces, tmp_path, init=str(path), input_size=64), tmp_path / "r2")
+    other = tmp_path / "other"
+    (other / "a").mkdir(parents=True)
+    write_alignment(other, "five_point", 112)
+    with pytest.raises(InputError, match="faceprint align --method lfw"):
+        Trainer(_config(faces, tmp_path, init=str(path), input_size=None, data=[str(other)]), tmp_path / "r3")

@@ -94,7 +94,7 @@ def cmd_benchmark_lfw(args: argparse.Namespace) -> int:
     overrides["data"] = args.data or []
     base = TrainConfig.load(args.config, **overrides)
     lfw_benchmark(args.lfw_dir, args.protocol_dir, args.out, base, args.protocol, args.splits, progress=base.progress,
-                  parallel=args.parallel, flip=args.flip)
+                  parallel=args.parallel, flip=args.flip, lfw_train_dir=args.lfw_train_dir)
     print(Path(args.out, "report.md" if args.flip == "none" else f"report_flip-{args.flip}.md").read_text())
     return 0
 
@@ -138,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     bl = bsub.add_parser("lfw", help="LFW with models that never saw the tested people (trains, evaluates, reports)")
     bl.add_argument("--lfw-dir", required=True, help="LFW images: <Name>/<Name>_NNNN.jpg")
     bl.add_argument("--protocol-dir", required=True, help="folder with pairs.txt and people.txt")
+    bl.add_argument("--lfw-train-dir", help="the LFW images to train on, if not --lfw-dir's (e.g. `faceprint align` "
+                    "output of it, for an --init model that expects that alignment); tests still read --lfw-dir")
     bl.add_argument("--protocol", choices=["unrestricted", "outside"], default="unrestricted",
                     help="unrestricted: train on the other folds' people (+ --data); outside: --data only")
     bl.add_argument("--splits", type=int, default=2, help="models to cross-fit (2: folds 1-5 / 6-10)")

@@ -142,17 +142,49 @@ def _source_index(out_size: int, in_size: np.ndarray) -> tuple[np.ndarray, np.nd
     return i0, i1, src - i0
 
 
-def integral_image(image: torch.Tensor) -> np.ndarray:
-    """(3, H, W) -> (H + 1, W + 1, 3) float64 sums of all pixels above and left of each corner."""
-    img = image.permute(1, 2, 0).numpy()
-    s = np.zeros((img.shape[0] + 1, img.shape[1] + 1, 3))
-    np.cumsum(img, 0, dtype=np.float64, out=s[1:, 1:])
+def integral_image(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 -> (H + 1, W + 1, 3) exact integer sums of the pixels above and left of each corner (int32
+    while no sum can overflow it). Both the pyramid and the R-Net/O-Net crops are read from it."""
+    h, w = image.shape[:2]
+    dtype = np.int32 if h * w * 255 < 2**31 else np.int64
+    s = np.zeros((h + 1, w + 1, 3), dtype)
+    np.cumsum(image, 0, dtype=dtype, out=s[1:, 1:])
     np.cumsum(s[1:, 1:], 1, out=s[1:, 1:])
     return s
 
 
-def crop_resize(image: torch.Tensor, boxes: np.ndarray, size: int, integral: np.ndarray | None = None) -> torch.Tensor:
-    """(3, H, W) standardised image -> (N, 3, size, size) crops; area outside the image is zero (its mean).
+def _bins(origin: np.ndarray, length: np.ndarray, size: int, limit: int
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """torch's adaptive-average-pool bins: output pixel k of a span `length` at `origin` covers
+    [floor(k*length/size), ceil((k+1)*length/size)); returned clipped to [0, limit], with the unclipped widths."""
+    k = np.arange(size)
+    lo = (k[None] * length[:, None]) // size
+    hi = -((-(k[None] + 1) * length[:, None]) // size)
+    return np.clip(origin[:, None] + lo, 0, limit), np.clip(origin[:, None] + hi, 0, limit), hi - lo
+
+
+def _standardise(x: np.ndarray) -> np.ndarray:
+    """MTCNN's pixel scaling, (x - 127.5) / 128, in float32."""
+    return (x.astype(np.float32) - np.float32(127.5)) * np.float32(1 / 128)
+
+
+def area_resize(integral: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The image, given as its integral_image, shrunk to (height, width, 3) by area averaging and standardised:
+    what torch's F.interpolate(mode="area") gives on the standardised image, from four gathers of exact sums
+    (the pyramid's resizing was the largest cost after the nets on large photos)."""
+    h, w = integral.shape[0] - 1, integral.shape[1] - 1
+    zero = np.zeros(1, np.int64)
+    r0, r1, rn = (a[0] for a in _bins(zero, np.array([h]), height, h))
+    c0, c1, cn = (a[0] for a in _bins(zero, np.array([w]), width, w))
+    rows = integral[r1] - integral[r0]  # (height, W + 1, 3): each row bin's sums left of every column
+    sums = (rows[:, c1] - rows[:, c0]).astype(np.float32)
+    count = (rn[:, None] * cn[None, :]).astype(np.float32)[..., None]
+    return _standardise(sums / count)
+
+
+def crop_resize(image: np.ndarray, boxes: np.ndarray, size: int, integral: np.ndarray | None = None) -> torch.Tensor:
+    """(H, W, 3) uint8 image -> (N, 3, size, size) standardised crops (channels-last); area outside the image is
+    zero (the standardised mean).
 
     A box at least `size` wide is shrunk by area averaging (torch's adaptive average pooling: bin i covers
     [floor(i*n/size), ceil((i+1)*n/size))), read from an integral image; a smaller one is enlarged bilinearly
@@ -163,40 +195,33 @@ def crop_resize(image: torch.Tensor, boxes: np.ndarray, size: int, integral: np.
     out = np.zeros((n, size, size, 3), np.float32)
     if n == 0:
         return torch.from_numpy(out).permute(0, 3, 1, 2)
-    img = image.permute(1, 2, 0).numpy()
-    h, w = img.shape[:2]
+    h, w = image.shape[:2]
     b = np.round(boxes).astype(np.int64)
     x1, y1 = b[:, 0], b[:, 1]
     bw, bh = np.maximum(b[:, 2] - x1, 1), np.maximum(b[:, 3] - y1, 1)
     area = bw >= size
     if area.any():
         s = integral_image(image) if integral is None else integral
-        k = np.arange(size)
         idx = np.flatnonzero(area)
-
-        def bins(origin: np.ndarray, length: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            lo = (k[None] * length[:, None]) // size
-            hi = -((-(k[None] + 1) * length[:, None]) // size)
-            return (np.clip(origin[:, None] + lo, 0, limit), np.clip(origin[:, None] + hi, 0, limit),
-                    (hi - lo).astype(np.float64))
-
-        r0, r1, rn = bins(y1[idx], bh[idx], h)
-        c0, c1, cn = bins(x1[idx], bw[idx], w)
+        r0, r1, rn = _bins(y1[idx], bh[idx], size, h)
+        c0, c1, cn = _bins(x1[idx], bw[idx], size, w)
+        inside = (r1 - r0)[:, :, None] * (c1 - c0)[:, None, :]  # pixels of each bin within the image
         flat, stride = s.reshape(-1, 3), w + 1
         r0, r1, c0, c1 = r0[:, :, None] * stride, r1[:, :, None] * stride, c0[:, None, :], c1[:, None, :]
         sums = flat[r1 + c1] - flat[r0 + c1] - flat[r1 + c0] + flat[r0 + c0]
-        out[idx] = sums / (rn[:, :, None] * cn[:, None, :])[..., None]
+        # outside pixels count as the mean: sum of (x - 127.5) over the inside, over the whole bin
+        out[idx] = ((sums - 127.5 * inside[..., None]) / (128.0 * (rn[:, :, None] * cn[:, None, :])[..., None]))
     if (~area).any():
         idx = np.flatnonzero(~area)
         ry0, ry1, ly = _source_index(size, bh[idx])
         cx0, cx1, lx = _source_index(size, bw[idx])
 
         def px(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-            """Patch pixels (N, size, size, 3), zero outside the image."""
+            """Standardised patch pixels (N, size, size, 3), zero outside the image."""
             y = y1[idx, None, None] + rows[:, :, None]
             x = x1[idx, None, None] + cols[:, None, :]
             inside = ((y >= 0) & (y < h) & (x >= 0) & (x < w))[..., None]
-            return np.where(inside, img[np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)], 0.0)
+            return np.where(inside, _standardise(image[np.clip(y, 0, h - 1), np.clip(x, 0, w - 1)]), np.float32(0))
 
         ly, lx = ly[:, :, None, None], lx[:, None, :, None]
         top = px(ry0, cx0) * (1 - lx) + px(ry0, cx1) * lx
@@ -228,19 +253,19 @@ class MTCNN(Detector):
         for im in images:
             if im.ndim != 3 or im.shape[2] != 3:
                 raise InputError(f"expected (H, W, 3) RGB images, got shape {im.shape}")
-        std = [(torch.tensor(im).permute(2, 0, 1).float() - 127.5) / 128 for im in images]
-        boxes = self._proposals(images, std)
+        images = [im if im.dtype == np.uint8 else np.clip(np.rint(im), 0, 255).astype(np.uint8) for im in images]
+        sums = [integral_image(im) for im in images]
+        boxes = self._proposals(images, sums)
         t1, t2, t3 = self.thresholds
-        sums = [integral_image(im) for im in std]
         # R-Net: refine and reject.
-        prob, off = self._run(self.rnet, std, sums, boxes, 24)
+        prob, off = self._run(self.rnet, images, sums, boxes, 24)
         for b in range(len(images)):
             ok = prob[b] > t2
             bx, sc, of = boxes[b][ok], prob[b][ok], off[b][ok]
             keep = nms(bx, sc, 0.7)
             boxes[b] = square(regress(bx[keep], of[keep]))
         # O-Net: final boxes and landmarks.
-        prob, off, marks = self._run(self.onet, std, sums, boxes, 48)
+        prob, off, marks = self._run(self.onet, images, sums, boxes, 48)
         out: list[list[Face]] = []
         for b in range(len(images)):
             ok = prob[b] > t3
@@ -253,7 +278,7 @@ class MTCNN(Detector):
             out.append([Face(bx[k], float(sc[k]), points[k]) for k in keep])
         return out
 
-    def _proposals(self, images: list[np.ndarray], std: list[torch.Tensor]) -> list[np.ndarray]:
+    def _proposals(self, images: list[np.ndarray], sums: list[np.ndarray]) -> list[np.ndarray]:
         """P-Net over each image's pyramid (images of one size in one batch) -> squared candidate boxes per image."""
         t1 = self.thresholds[0]
         by_size: dict[tuple[int, int], list[int]] = {}
@@ -261,12 +286,11 @@ class MTCNN(Detector):
             by_size.setdefault(im.shape[:2], []).append(i)
         out: list[np.ndarray] = [np.zeros((0, 4))] * len(images)
         for (h, w), idx in by_size.items():
-            batch = torch.stack([std[i] for i in idx])  # area resizing of 3 channels is faster channels-first
             props: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in idx]
             for scale in pyramid_scales(h, w, self.min_face, self.factor):
                 sh, sw = int(np.ceil(h * scale)), int(np.ceil(w * scale))
-                level = F.interpolate(batch, size=(sh, sw), mode="area")
-                prob, reg = self.pnet(level.contiguous(memory_format=torch.channels_last))
+                level = np.stack([area_resize(sums[i], sh, sw) for i in idx])  # (B, sh, sw, 3): channels-last
+                prob, reg = self.pnet(torch.from_numpy(level).permute(0, 3, 1, 2))
                 prob, reg = prob.numpy(), reg.numpy()
                 for j in range(len(idx)):
                     boxes, scores, offs = proposal_boxes(prob[j], reg[j], scale, t1)
@@ -280,10 +304,10 @@ class MTCNN(Detector):
                 out[i] = square(regress(boxes[keep], offs[keep]))
         return out
 
-    def _run(self, net: nn.Module, std: list[torch.Tensor], sums: list[np.ndarray], boxes: list[np.ndarray],
+    def _run(self, net: nn.Module, images: list[np.ndarray], sums: list[np.ndarray], boxes: list[np.ndarray],
              size: int) -> list[list[np.ndarray]]:
         """One pass of R-Net or O-Net over the candidates of every image; its outputs split back per image."""
-        crops = torch.cat([crop_resize(im, b, size, s) for im, b, s in zip(std, boxes, sums)])
+        crops = torch.cat([crop_resize(im, b, size, s) for im, b, s in zip(images, boxes, sums)])
         outs = [o.numpy() for o in net(crops.contiguous(memory_format=torch.channels_last))]
         split = np.cumsum([len(b) for b in boxes])[:-1]
         return [np.split(o, split) for o in outs]

@@ -26,6 +26,11 @@ class TrainConfig:
     embedding_size: int = 128
     dropout: float = 0.0
     distance: str = "squared_l2"
+    # Start from the weights of a faceprint model file (e.g. `faceprint import dlib`) instead of random ones. The
+    # network's input stays as those weights expect: its preprocessing is taken, `backbone` must name its network,
+    # and the training folders must be aligned its way. An imported network without a batch-normalised head gets one,
+    # set to start as its centred embedding (see Trainer._init_from).
+    init: str | None = None
     # Batches: P identities x K images (the paper: ~45 x 40 = 1,800)
     p: int = 45
     k: int = 40

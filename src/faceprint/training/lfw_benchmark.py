@@ -60,8 +60,14 @@ def lfw_benchmark(
     progress: bool = True,
     parallel: int = 1,
     flip: str = "none",
+    lfw_train_dir: str | Path | None = None,
 ) -> dict:
     """Train and test as the protocol says; writes OUT/report.json and OUT/report.md and returns the report.
+
+    The test pairs are read from `lfw_dir`: as they are by a model trained on LFW-style crops (LFW's own framing),
+    else as photos, each face detected and aligned the model's way (the central face, LFW's subject).
+    `lfw_train_dir`: the LFW images to train on, if not `lfw_dir` itself (e.g. `faceprint align` output of it for a
+    model that expects another alignment); the same people are left out of it.
 
     `parallel` trains that many models at once in separate processes (give each `threads` = cores / parallel).
     `flip` = "sum" tests on the sum of each face's and its mirror image's embeddings; the report files then end in
@@ -75,7 +81,8 @@ def lfw_benchmark(
     out.mkdir(parents=True, exist_ok=True)
     pairs = read_lfw_pairs(protocol_dir / "pairs.txt", lfw_dir)
     people = read_lfw_people(protocol_dir / "people.txt")
-    outside = [d for d in base.data if Path(d).resolve() != lfw_dir.resolve()]
+    lfw_train = Path(lfw_train_dir) if lfw_train_dir else lfw_dir
+    outside = [d for d in base.data if Path(d).resolve() not in (lfw_dir.resolve(), lfw_train.resolve())]
     if protocol == "outside":
         if not outside:
             raise InputError("the outside-data protocol needs training data other than LFW")
@@ -91,7 +98,7 @@ def lfw_benchmark(
             held = sorted({name for f in test_folds for name, _ in people[f]})
             exclude = out / f"split{gi}_test_people.txt"
             exclude.write_text("\n".join(held) + "\n")
-            cfg = replace(base, data=[str(lfw_dir), *outside], exclude=str(exclude))
+            cfg = replace(base, data=[str(lfw_train), *outside], exclude=str(exclude))
         jobs.append((cfg, out / f"split{gi}"))
     if base.teacher and outside and any(not (run / "done").exists() for _, run in jobs):
         # The outside data are in every split: their teacher targets once, before the splits start side by side.
@@ -114,10 +121,12 @@ def lfw_benchmark(
         model = load_model(run / "best.pt")
         test = [p for p in pairs if p.fold in test_folds]
         res = evaluate_pairs(model, test, flip=flip, cache_dir=Path(base.cache_dir) if base.cache_dir else None,
-                             progress=progress, protocol="pairs.txt")
+                             progress=progress, protocol="pairs.txt",
+                             input="crops" if model.preprocessing.alignment == "lfw" else "photos", select="central")
         halves.append({"split": gi, "test_folds": test_folds, "model": str(run / "best.pt"),
                        "fingerprint": model.fingerprint, "steps_done": _steps_done(run),
-                       "finished": (run / "done").exists(), "report": res.report.to_dict()})
+                       "finished": (run / "done").exists(), "no_face_centre_crops": res.centre_crop_fallbacks,
+                       "report": res.report.to_dict()})
         fold_rows.extend(res.report.folds)
     acc = np.array([f.accuracy for f in fold_rows])
     val = np.array([f.val for f in fold_rows])

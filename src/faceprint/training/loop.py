@@ -36,7 +36,13 @@ from faceprint.evaluation import VerificationReport
 from faceprint.evaluation.identification import calibrate_open_set
 from faceprint.losses import EmbeddingDistillation, RelationalDistillation, TripletLoss
 from faceprint.miners import Miner, SemiHardMiner, Triplets, get_miner
-from faceprint.models import FaceEmbedder, ModelConfig, backbone_spec, save_model
+from faceprint.models import (
+    FaceEmbedder,
+    ModelConfig,
+    backbone_spec,
+    load_model,
+    save_model,
+)
 from faceprint.training.checkpoint import load_checkpoint, save_checkpoint
 from faceprint.training.config import TrainConfig
 from faceprint.training.ddp import (
@@ -76,6 +82,26 @@ def preprocessing_for(roots: list[str], input_size: int, crop: float | None) -> 
         crop = 0.6 if rec["method"] == "lfw" else 1 / (1 + pad)
     return Preprocessing(input_size=input_size, crop=crop, alignment=rec["method"], align_size=rec["size"],
                          margin=rec.get("margin", Preprocessing.margin))
+
+
+def init_preprocessing(init: FaceEmbedder, c: TrainConfig) -> Preprocessing:
+    """A student that starts from a model's weights sees faces as that model does: its preprocessing, unchanged."""
+    pre = init.preprocessing
+    if c.backbone != init.config.backbone:
+        raise InputError(f"{c.init} is a {init.config.backbone} network: give backbone {init.config.backbone!r} "
+                         f"(got {c.backbone!r})")
+    if c.embedding_size != init.config.embedding_size:
+        raise InputError(f"{c.init} embeds to {init.config.embedding_size} numbers, not {c.embedding_size}")
+    for name in ("input_size", "crop"):
+        given = getattr(c, name)
+        if given is not None and given != getattr(pre, name):
+            raise InputError(f"{c.init} takes {name} {getattr(pre, name)}; leave {name} unset or give that")
+    for root in c.data:
+        method = read_alignment(root)["method"]
+        if method != pre.alignment:
+            raise InputError(f"{root}: faces aligned by {method!r}, but {c.init} expects {pre.alignment!r} "
+                             f"(`faceprint align --method {pre.alignment.replace('_', '-')}` makes such a folder)")
+    return pre
 
 
 def read_exclude(path: str | Path | None) -> set[str]:
@@ -165,7 +191,9 @@ class Trainer:
             tdist.barrier()  # rank 0 decodes the images into the cache first; the others then read it
 
         spec = backbone_spec(c.backbone)
-        pre = preprocessing_for(c.data, c.input_size or spec.input_size, c.crop)
+        init = load_model(c.init) if c.init else None
+        pre = (init_preprocessing(init, c) if init is not None
+               else preprocessing_for(c.data, c.input_size or spec.input_size, c.crop))
         dataset = FaceDataset.from_folders(c.data, exclude=read_exclude(c.exclude), dedupe=c.dedupe)
         self.validator: Validator | None = None
         # held-out faces, the readable ones among them, and their labels: for the open-set thresholds
@@ -204,12 +232,17 @@ class Trainer:
             tdist.barrier()
 
         torch.manual_seed(c.seed)  # the initial weights
+        info: dict[str, Any] = {
+            "data": [str(d) for d in c.data], "identities": dataset.num_identities, "images": len(self.good),
+            "recipe": {k: v for k, v in c.to_dict().items() if k not in ("progress", "cache_dir")}}
+        if init is not None:
+            info["init"] = {"file": str(c.init), "fingerprint": init.fingerprint,
+                            **{k: init.config.info[k] for k in ("source", "licence") if k in init.config.info}}
         self.model = FaceEmbedder(ModelConfig(
             backbone=c.backbone, embedding_size=c.embedding_size, preprocessing=pre, distance=c.distance,
-            dropout=c.dropout,
-            info={"data": [str(d) for d in c.data], "identities": dataset.num_identities, "images": len(self.good),
-                  "recipe": {k: v for k, v in c.to_dict().items() if k not in ("progress", "cache_dir")}},
-        ))
+            dropout=c.dropout, info=info))
+        if init is not None and not (resume and self.checkpoint_path.exists()):
+            self._init_from(init)
         if c.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.net: nn.Module = self.model  # what the training step calls: the model, or DDP around it
@@ -239,6 +272,32 @@ class Trainer:
             (self.run_dir / "config.yaml").write_text(yaml.safe_dump(c.to_dict(), sort_keys=False))
 
     # -- set-up helpers ----------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def _init_from(self, init: FaceEmbedder, sample: int = 1024) -> None:
+        """The init model's weights; a head it lacks (batch norm after the projection) starts as a pure centring:
+        running mean = the mean projected face of a sample of the training images, scale = their spread, so the
+        student's first embedding is the init network's with the mean face subtracted, like a centred teacher's
+        (`teacher_center`), spread over the sphere for the triplet margin instead of in a narrow cone."""
+        student = self.model
+        student.backbone.load_state_dict(init.backbone.state_dict())
+        student.project.load_state_dict(init.project.state_dict())
+        if isinstance(init.bn, nn.BatchNorm1d) or not isinstance(student.bn, nn.BatchNorm1d):
+            student.bn.load_state_dict(init.bn.state_dict())
+            return
+        rows = np.random.default_rng(self.config.seed).permutation(len(self.good))[:sample]
+        raw = []
+        for s in range(0, len(rows), 64):
+            x = student.preprocessing.to_tensor(self.images[self.good[np.sort(rows[s : s + 64])]])
+            raw.append(init.project(init.backbone(x)).float())
+        raw_t = torch.cat(raw)
+        bn = student.bn
+        bn.running_mean.copy_(raw_t.mean(0))
+        bn.running_var.copy_(raw_t.var(0))
+        bn.weight.copy_((bn.running_var + bn.eps).sqrt())
+        bn.bias.zero_()
+        log.info("student starts from %s (%s), centred on %d training faces", self.config.init, init.fingerprint,
+                 len(raw_t))
+
     def _optimizer(self) -> torch.optim.Optimizer:
         return make_optimizer(self.model.parameters(), self.config)
 
