@@ -200,8 +200,13 @@ def test_student_starts_from_an_imported_network(faces, tmp_path):
 
     result = trainer.run()
     assert result.step == 3
-    info = load_model(tmp_path / "run" / "last.pt").config.info["init"]
+    trained = load_model(tmp_path / "run" / "last.pt")
+    info = trained.config.info["init"]
     assert info["fingerprint"] == imported.fingerprint and info["source"] == "a test network"
+    # A model faceprint trained (it has the head): every weight taken as it is, nothing re-centred.
+    again = Trainer(_config(faces, tmp_path, init=str(tmp_path / "run" / "last.pt"), input_size=None), tmp_path / "r0")
+    for (name, a), b in zip(trained.state_dict().items(), again.model.state_dict().values()):
+        assert torch.equal(a.float(), b.float()), name
 
     with pytest.raises(InputError, match="give backbone 'resnet10_quarter'"):
         Trainer(_config(faces, tmp_path, init=str(path), backbone="resnet10_half"), tmp_path / "r1")

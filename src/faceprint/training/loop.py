@@ -281,7 +281,7 @@ class Trainer:
         student = self.model
         student.backbone.load_state_dict(init.backbone.state_dict())
         student.project.load_state_dict(init.project.state_dict())
-        if isinstance(init.bn, nn.BatchNorm1d) or not isinstance(student.bn, nn.BatchNorm1d):
+        if isinstance(init.bn, nn.BatchNorm1d):  # a faceprint-trained model: its head as it is
             student.bn.load_state_dict(init.bn.state_dict())
             return
         rows = np.random.default_rng(self.config.seed).permutation(len(self.good))[:sample]
