@@ -137,10 +137,10 @@ def test_teacher_guided_training(faces, tmp_path):
     keys = [k.split("|")[0] for k in np.load(store)["keys"]]
     assert len(keys) == len(used) and set(keys) == {str(Path(p).resolve()) for p in used}
     assert trainer.teacher[1].all()  # every synthetic crop has a target
-    # teacher_center (default): the run's targets are the teacher's minus their mean, back on the unit sphere
+    # teacher_center (default): the run's targets are the teacher's minus half their mean, back on the unit sphere
     raw, _ = teacher_embeddings(teacher, [trainer.dataset.paths[i] for i in trainer.good], tmp_path / "cache",
                                 progress=False, input="crops")
-    centred = raw - raw.mean(0)
+    centred = raw - 0.5 * raw.mean(0)
     np.testing.assert_allclose(trainer.teacher[0].numpy(), centred / np.linalg.norm(centred, axis=1, keepdims=True),
                                atol=1e-5)
     result = trainer.run()
@@ -171,7 +171,8 @@ def test_validation_pairs_from_a_tiny_set_terminate():
 
 def test_student_starts_from_an_imported_network(faces, tmp_path):
     """--init: the student keeps the network's weights and preprocessing, and a head the network lacks starts as a
-    pure centring, so its first embedding is the network's own minus the mean face (a numpy reference)."""
+    centring, so its first embedding is the network's own minus a fraction of the mean face (a numpy reference),
+    in evaluation and (batch statistics) in training alike."""
     from faceprint.data import Preprocessing
     from faceprint.data.alignment import read_alignment, write_alignment
     from faceprint.errors import InputError
@@ -186,20 +187,34 @@ def test_student_starts_from_an_imported_network(faces, tmp_path):
     path = tmp_path / "imported.pt"
     save_model(imported, path)
 
-    trainer = Trainer(_config(faces, tmp_path, init=str(path), input_size=None, steps=3), tmp_path / "run")
+    trainer = Trainer(_config(faces, tmp_path, init=str(path), input_size=None, steps=3,
+                              teacher_center_fraction=0.7), tmp_path / "run")
     student = trainer.model
     assert student.preprocessing == pre and isinstance(student.bn, torch.nn.BatchNorm1d)
     for (name, a), b in zip(imported.backbone.state_dict().items(), student.backbone.state_dict().values()):
         assert torch.equal(a, b), name
-    x = pre.to_tensor(trainer.images[trainer.good])
+    x = pre.to_tensor(trainer.images[trainer.good]).contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         raw = imported.features(x).numpy().astype(np.float64)
-        got = student.eval()(x.contiguous(memory_format=torch.channels_last)).numpy()
-    centred = raw - raw.mean(0)
-    np.testing.assert_allclose(got, centred / np.linalg.norm(centred, axis=1, keepdims=True), atol=1e-4)
+        evaluated = student.eval()(x).numpy()
+        student.train().backbone.eval()  # the head in training mode (batch statistics), this backbone's own BN not
+        training = student(x).numpy()  # one batch of every image: its mean is the sample's
+    centred = raw - 0.7 * raw.mean(0)
+    np.testing.assert_allclose(evaluated, centred / np.linalg.norm(centred, axis=1, keepdims=True), atol=1e-4)
+    np.testing.assert_allclose(training, evaluated, atol=1e-3)
 
     result = trainer.run()
     assert result.step == 3
+    # A run from before teacher_center_fraction existed centred fully: resuming it asks for that setting.
+    from faceprint.training.checkpoint import load_checkpoint, save_checkpoint
+
+    ck = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    del ck["config"]["teacher_center_fraction"]
+    save_checkpoint(tmp_path / "run" / "checkpoint.pt", ck)
+    with pytest.raises(InputError, match="teacher_center_fraction"):
+        Trainer(_config(faces, tmp_path, init=str(path), input_size=None, steps=4), tmp_path / "run", resume=True)
+    Trainer(_config(faces, tmp_path, init=str(path), input_size=None, steps=4, teacher_center_fraction=1.0),
+            tmp_path / "run", resume=True)
     trained = load_model(tmp_path / "run" / "last.pt")
     info = trained.config.info["init"]
     assert info["fingerprint"] == imported.fingerprint and info["source"] == "a test network"

@@ -223,8 +223,8 @@ class Trainer:
 
             emb, ok = teacher_embeddings(c.teacher, [dataset.paths[i] for i in self.good], cache_dir, c.progress,
                                          c.teacher_input)
-            if c.teacher_center and ok.any():
-                emb = emb - emb[ok].mean(0)  # the mean of this run's own training targets only
+            if c.teacher_center and ok.any():  # the mean of this run's own training targets only
+                emb = emb - c.teacher_center_fraction * emb[ok].mean(0)
                 emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
             self.teacher = torch.from_numpy(emb.astype(np.float32)), torch.from_numpy(ok)
             log.info("teacher targets for %d of %d training images", int(ok.sum()), len(ok))
@@ -274,10 +274,9 @@ class Trainer:
     # -- set-up helpers ----------------------------------------------------------------------------------------
     @torch.no_grad()
     def _init_from(self, init: FaceEmbedder, sample: int = 1024) -> None:
-        """The init model's weights; a head it lacks (batch norm after the projection) starts as a pure centring:
-        running mean = the mean projected face of a sample of the training images, scale = their spread, so the
-        student's first embedding is the init network's with the mean face subtracted, like a centred teacher's
-        (`teacher_center`), spread over the sphere for the triplet margin instead of in a narrow cone."""
+        """The init model's weights; a head it lacks (batch norm after the projection) starts as a centring: the
+        init network's embedding minus teacher_center_fraction (0 without teacher_center) of the mean projected
+        face of a sample of training images, where a teacher's centred targets are when it is the teacher."""
         student = self.model
         student.backbone.load_state_dict(init.backbone.state_dict())
         student.project.load_state_dict(init.project.state_dict())
@@ -291,10 +290,13 @@ class Trainer:
             raw.append(init.project(init.backbone(x)).float())
         raw_t = torch.cat(raw)
         bn = student.bn
-        bn.running_mean.copy_(raw_t.mean(0))
+        fraction = self.config.teacher_center_fraction if self.config.teacher_center else 0.0
+        mean = raw_t.mean(0)
+        # batch norm removes all of a batch's mean while training: the bias puts back the part to keep
+        bn.running_mean.copy_(mean)
         bn.running_var.copy_(raw_t.var(0))
         bn.weight.copy_((bn.running_var + bn.eps).sqrt())
-        bn.bias.zero_()
+        bn.bias.copy_((1 - fraction) * mean)
         log.info("student starts from %s (%s), centred on %d training faces", self.config.init, init.fingerprint,
                  len(raw_t))
 
@@ -508,6 +510,7 @@ class Trainer:
 
     def _restore(self) -> None:
         s = load_checkpoint(self.checkpoint_path)
+        s["config"].setdefault("teacher_center_fraction", 1.0)  # runs from before the setting centred fully
         saved = {k: v for k, v in s["config"].items() if k not in ("steps", "max_minutes", "progress", "val_every",
                                                                    "checkpoint_every", "log_every", "threads",
                                                                    "dist_backend")}
