@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from faceprint.data.synthetic import make_synthetic_faces
 from faceprint.errors import RunExistsError
@@ -134,8 +138,10 @@ def test_teacher_guided_training(faces, tmp_path):
     trainer = Trainer(cfg, tmp_path / "student")
     used = {str(trainer.dataset.paths[i]) for i in trainer.good}
     store = next((tmp_path / "cache").glob("teacher-*-crops.npz"))
-    keys = [k.split("|")[0] for k in np.load(store)["keys"]]
-    assert len(keys) == len(used) and set(keys) == {str(Path(p).resolve()) for p in used}
+    keys = list(np.load(store)["keys"])  # one row per file content: a hash of its bytes and its size
+    expected = {f"{hashlib.blake2b(Path(p).read_bytes(), digest_size=16).hexdigest()}|{Path(p).stat().st_size}"
+                for p in used}
+    assert len(keys) == len(expected) and set(keys) == expected
     assert trainer.teacher[1].all()  # every synthetic crop has a target
     # teacher_center (default): the run's targets are the teacher's minus half their mean, back on the unit sphere
     raw, _ = teacher_embeddings(teacher, [trainer.dataset.paths[i] for i in trainer.good], tmp_path / "cache",
@@ -154,6 +160,36 @@ def test_teacher_guided_training(faces, tmp_path):
     assert store.stat().st_mtime_ns == before
     with pytest.raises(ValueError, match="need a teacher"):
         TrainConfig(data=[str(faces)], relation_weight=1.0).validate()
+
+
+def test_teacher_targets_follow_file_contents_not_paths_or_times(faces, tmp_path, caplog):
+    """A copied, moved or re-timestamped dataset (a fresh checkout, a re-mounted share) is not embedded again; a
+    changed photo is."""
+    from faceprint.training.teacher import teacher_embeddings
+
+    teacher = load_model(train(_config(faces, tmp_path, steps=2), tmp_path / "teacher").run_dir / "best.pt")
+    files = sorted(Path(faces).rglob("*.jpg"))[:12]
+    first, _ = teacher_embeddings(teacher, files, tmp_path / "cache", progress=False, input="crops")
+    copy = tmp_path / "copy"
+    shutil.copytree(faces, copy)
+    moved = [copy / f.relative_to(faces) for f in files]
+    for f in moved:
+        os.utime(f, (1e9, 1e9))
+    store = next((tmp_path / "cache").glob("teacher-*-crops.npz"))
+    before = store.stat().st_mtime_ns
+    again, _ = teacher_embeddings(teacher, moved, tmp_path / "cache", progress=False, input="crops")
+    np.testing.assert_array_equal(again, first)
+    assert store.stat().st_mtime_ns == before  # nothing embedded, nothing written
+    moved[0].write_bytes(files[5].read_bytes())  # another photo under the first one's name: a known content
+    changed, _ = teacher_embeddings(teacher, moved, tmp_path / "cache", progress=False, input="crops")
+    np.testing.assert_array_equal(changed[0], first[5])
+    assert store.stat().st_mtime_ns == before
+    new = tmp_path / "new.jpg"  # a photo never seen: embedded and stored
+    Image.open(moved[1]).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(new)
+    with caplog.at_level(logging.INFO, logger="faceprint.training.teacher"):
+        teacher_embeddings(teacher, [new, *moved], tmp_path / "cache", progress=False, input="crops")
+    assert any("embedding 1 of 13" in r.getMessage() for r in caplog.records)
+    assert store.stat().st_mtime_ns != before
 
 
 def test_validation_pairs_from_a_tiny_set_terminate():

@@ -2,13 +2,15 @@
 
 The teacher sees each image as it was made to (its own detector alignment and crop, from the image file), the
 student as it is trained to; the pairing is by file. Embeddings are kept in a store per teacher (keyed by its
-fingerprint) with one row per file (path, size, mtime), so a run computes only the files it trains on, and a
-second run on other people never reads the first run's rows: an LFW split's training touches only its own images.
+fingerprint) with one row per file content (a hash of its bytes), so a run computes only the files it trains on, a
+second run on other people never uses the first run's rows (an LFW split's training touches only its own images),
+and a dataset copied, moved or given new timestamps (a fresh checkout, a re-mounted share) is not embedded again.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import io
 import logging
 from collections.abc import Iterator, Sequence
@@ -26,11 +28,12 @@ log = logging.getLogger(__name__)
 
 
 def _file_key(path: Path) -> str:
+    """What the teacher's target depends on: the file's bytes (the same photo anywhere is the same target)."""
     try:
-        st = path.stat()
-        return f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
-    except (OSError, RuntimeError):  # a dangling link or a loop: no target to remember
+        data = path.read_bytes()
+    except (OSError, RuntimeError):  # unreadable, a dangling link or a loop: no target to remember
         return f"{path.absolute()}|missing"
+    return f"{hashlib.blake2b(data, digest_size=16).hexdigest()}|{len(data)}"
 
 
 @contextmanager
