@@ -287,7 +287,7 @@ class Trainer:
         raw = []
         for s in range(0, len(rows), 64):
             x = student.preprocessing.to_tensor(self.images[self.good[np.sort(rows[s : s + 64])]])
-            raw.append(init.project(init.backbone(x)).float())
+            raw.append(init.eval().features(x).float())
         raw_t = torch.cat(raw)
         bn = student.bn
         fraction = self.config.teacher_center_fraction if self.config.teacher_center else 0.0
