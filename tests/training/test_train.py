@@ -259,7 +259,7 @@ def test_student_starts_from_an_imported_network(faces, tmp_path):
     for (name, a), b in zip(trained.state_dict().items(), again.model.state_dict().values()):
         assert torch.equal(a.float(), b.float()), name
 
-    with pytest.raises(InputError, match="give backbone 'resnet10_quarter'"):
+    with pytest.raises(InputError, match="give backbone 'resnet10_quarter' or one that can start from it"):
         Trainer(_config(faces, tmp_path, init=str(path), backbone="resnet10_half"), tmp_path / "r1")
     with pytest.raises(InputError, match="takes input_size 48"):
         Trainer(_config(faces, tmp_path, init=str(path), input_size=64), tmp_path / "r2")
@@ -268,3 +268,31 @@ def test_student_starts_from_an_imported_network(faces, tmp_path):
     write_alignment(other, "five_point", 112)
     with pytest.raises(InputError, match="faceprint align --method lfw"):
         Trainer(_config(faces, tmp_path, init=str(path), input_size=None, data=[str(other)]), tmp_path / "r3")
+
+
+def test_a_smaller_student_starts_from_the_blocks_it_has_room_for(faces, tmp_path):
+    """--init with a smaller network of the same family (dlib_resnet_slim from dlib_resnet_v1): the blocks it keeps
+    are the init network's, the head centres, and it trains."""
+    from faceprint.data import Preprocessing
+    from faceprint.data.alignment import read_alignment
+    from faceprint.models import FaceEmbedder, ModelConfig, save_model
+
+    rec = read_alignment(faces)
+    pre = Preprocessing(input_size=150, crop=1.0, pad=0.0, mean=(0.0, 0.0, 0.0), std=256.0,
+                        alignment=rec["method"], align_size=rec["size"])
+    torch.manual_seed(6)
+    imported = FaceEmbedder(ModelConfig(backbone="dlib_resnet_v1", preprocessing=pre, embedding_bn=False)).eval()
+    path = tmp_path / "dlib.pt"
+    save_model(imported, path)
+    trainer = Trainer(_config(faces, tmp_path, init=str(path), backbone="dlib_resnet_slim", input_size=None,
+                              steps=2, p=4, k=2), tmp_path / "run")
+    student = trainer.model
+    full = dict(imported.backbone.state_dict())
+    kept = [0, 1, 3, 4, 5, 7, 8, 10, 11, 13]
+    for name, value in student.backbone.state_dict().items():
+        if name.startswith("blocks."):
+            i, rest = name.split(".", 2)[1:]
+            name = f"blocks.{kept[int(i)]}.{rest}"
+        assert torch.equal(value, full[name]), name
+    assert torch.equal(student.project.weight, imported.project.weight)
+    assert trainer.run().step == 2

@@ -8,7 +8,9 @@ equal outputs and are reproduced on purpose:
 - dlib's `add_prev` adds tensors of different shapes by zero-filling the smaller one at the end of each axis
   (more channels after a down block; at 8 px a strided conv gives 3 x 3 and the pooled shortcut 4 x 4).
 Weights come from `faceprint import dlib` (faceprint.models.dlib_import); the network is not meant to be trained
-from scratch here.
+from scratch here. `dlib_resnet_slim` is the same network less the last plain block of each level: a student that
+starts from the teacher's other blocks (`faceprint train --init dlib.pt`; one block out of each residual level
+removed costs least, see docs/experiments.md) and is then distilled back to it.
 """
 
 from __future__ import annotations
@@ -73,20 +75,41 @@ class DlibResNet(nn.Module):
 
     out_features = 256
 
-    def __init__(self, input_size: int = INPUT_SIZE) -> None:
+    def __init__(self, input_size: int = INPUT_SIZE, plain: tuple[int, ...] = tuple(p for _, _, p in LEVELS)) -> None:
         super().__init__()
         if input_size != INPUT_SIZE:
             raise InputError(f"dlib's face ResNet takes {INPUT_SIZE} x {INPUT_SIZE} chips, got input_size {input_size}")
         self.conv = nn.Conv2d(3, 32, 7, 2, 0)
         self.affine = Affine(32)
+        self.plain = tuple(plain)  # plain blocks per level
         blocks: list[nn.Module] = []
         cin = 32
-        for cout, down, plain in LEVELS:
+        for (cout, down, _), n in zip(LEVELS, self.plain, strict=True):
             if down:
                 blocks.append(DlibBlock(cin, cout, True))
-            blocks.extend(DlibBlock(cout, cout, False) for _ in range(plain))
+            blocks.extend(DlibBlock(cout, cout, False) for _ in range(n))
             cin = cout
         self.blocks = nn.Sequential(*blocks)
+
+    def level_blocks(self) -> list[list[nn.Module]]:
+        """The blocks of each level, in order (a level's down block first)."""
+        out, it = [], iter(self.blocks)
+        for (_, down, _), n in zip(LEVELS, self.plain, strict=True):
+            out.append([next(it) for _ in range(int(down) + n)])
+        return out
+
+    def inherit(self, other: nn.Module) -> None:
+        """Take the weights of a deeper dlib network: its stem, and in each level its down block and first plain
+        blocks (the ones this network has room for)."""
+        if not isinstance(other, DlibResNet) or any(a > b for a, b in zip(self.plain, other.plain, strict=True)):
+            raise InputError(f"a dlib network with plain blocks {self.plain} per level can start only from one "
+                             f"with at least as many, not from {type(other).__name__}"
+                             + (f" {other.plain}" if isinstance(other, DlibResNet) else ""))
+        self.conv.load_state_dict(other.conv.state_dict())
+        self.affine.load_state_dict(other.affine.state_dict())
+        for mine, theirs in zip(self.level_blocks(), other.level_blocks(), strict=True):
+            for a, b in zip(mine, theirs, strict=False):
+                a.load_state_dict(b.state_dict())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = F.max_pool2d(F.relu(self.affine(self.conv(x))), 3, 2)
@@ -97,3 +120,10 @@ class DlibResNet(nn.Module):
                    "dlib's face ResNet (29 conv layers, 5.6 M parameters), weights from `faceprint import dlib`")
 def dlib_resnet_v1(input_size: int) -> DlibResNet:
     return DlibResNet(input_size)
+
+
+@register_backbone("dlib_resnet_slim", INPUT_SIZE,
+                   "dlib's face ResNet less the last plain block of each level (21 conv layers, 4.0 M parameters, "
+                   "1.3x as fast): a student started from dlib's weights by `train --init`")
+def dlib_resnet_slim(input_size: int) -> DlibResNet:
+    return DlibResNet(input_size, plain=(2, 2, 1, 1, 0))

@@ -87,9 +87,9 @@ def preprocessing_for(roots: list[str], input_size: int, crop: float | None) -> 
 def init_preprocessing(init: FaceEmbedder, c: TrainConfig) -> Preprocessing:
     """A student that starts from a model's weights sees faces as that model does: its preprocessing, unchanged."""
     pre = init.preprocessing
-    if c.backbone != init.config.backbone:
+    if c.backbone != init.config.backbone and not hasattr(backbone_spec(c.backbone).build(pre.input_size), "inherit"):
         raise InputError(f"{c.init} is a {init.config.backbone} network: give backbone {init.config.backbone!r} "
-                         f"(got {c.backbone!r})")
+                         f"or one that can start from it (got {c.backbone!r})")
     if c.embedding_size != init.config.embedding_size:
         raise InputError(f"{c.init} embeds to {init.config.embedding_size} numbers, not {c.embedding_size}")
     for name in ("input_size", "crop"):
@@ -278,7 +278,10 @@ class Trainer:
         init network's embedding minus teacher_center_fraction (0 without teacher_center) of the mean projected
         face of a sample of training images, where a teacher's centred targets are when it is the teacher."""
         student = self.model
-        student.backbone.load_state_dict(init.backbone.state_dict())
+        if self.config.backbone == init.config.backbone:
+            student.backbone.load_state_dict(init.backbone.state_dict())
+        else:  # a smaller network of the same family: the blocks it has room for (it says which)
+            student.backbone.inherit(init.backbone)
         student.project.load_state_dict(init.project.state_dict())
         if isinstance(init.bn, nn.BatchNorm1d):  # a faceprint-trained model: its head as it is
             student.bn.load_state_dict(init.bn.state_dict())
