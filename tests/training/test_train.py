@@ -108,6 +108,15 @@ def test_collapse_alarm(faces, tmp_path, caplog):
     assert any("collapsing" in r.getMessage() and "learning rate (lr)" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.parametrize("native", [True, False, None])
+def test_bf16_on_a_cpu_that_only_emulates_it_is_warned_about(faces, tmp_path, caplog, monkeypatch, native):
+    monkeypatch.setattr("faceprint.training.loop.cpu_has_native_bf16", lambda: native)
+    with caplog.at_level(logging.WARNING):
+        Trainer(_config(faces, tmp_path, bf16=True), tmp_path / "run")
+    warned = any("--no-bf16" in r.getMessage() for r in caplog.records)
+    assert warned is (native is False)  # unknown CPUs (not Linux) are not warned about
+
+
 def test_bad_settings_are_refused(faces, tmp_path):
     with pytest.raises(ValueError, match="miner"):
         _config(faces, tmp_path, miner="hardest").validate()

@@ -55,7 +55,7 @@ from faceprint.training.ddp import (
 from faceprint.training.optim import lr_factor, make_optimizer
 from faceprint.training.plots import plot_curves
 from faceprint.training.validation import PairSet, Validator, make_pairs
-from faceprint.utils.runtime import set_threads, tune_malloc
+from faceprint.utils.runtime import cpu_has_native_bf16, set_threads, tune_malloc
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +183,9 @@ class Trainer:
         self.rank, self.world = init_from_env(c.dist_backend)
         self.main = self.rank == 0  # the one process that validates, calibrates, logs and writes files
         set_threads(c.threads or (local_threads() if self.world > 1 else None))
+        if c.bf16 and cpu_has_native_bf16() is False:  # training runs on the CPU
+            log.warning("--bf16 on a CPU without AVX512-BF16 or AMX: bfloat16 is emulated here and a step runs several "
+                        "times slower than in float32 (measured ~10x); use --no-bf16 on this machine")
         batch = c.p * c.k + c.extra_negatives
         if batch % self.world:
             raise InputError(f"the batch ({batch} images) must split evenly over {self.world} processes")

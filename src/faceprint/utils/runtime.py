@@ -7,6 +7,7 @@ import logging
 import multiprocessing
 import os
 import signal
+from pathlib import Path
 
 import torch
 
@@ -30,6 +31,22 @@ def tune_malloc() -> bool:
     if not ok:
         log.debug("mallopt refused; continuing with default malloc settings")
     return ok
+
+
+def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool | None:
+    """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX); None where it cannot be told (not Linux).
+
+    Without it, bf16 autocast is emulated: a training step of dlib_resnet_slim ran ~10x slower than fp32 on an AVX2-only
+    Zen core, against 1.5-2x faster on one with AVX512-BF16."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), None)
+    if flags is None:
+        return None
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags))
 
 
 def set_threads(threads: int | None) -> int:
