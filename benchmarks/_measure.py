@@ -45,5 +45,7 @@ def machine() -> str:
         pass
     import torch
 
+    # the vector ISA torch dispatches to: AVX512 and AVX2 machines of the same name differ 2-10x (bf16 most)
+    cpu += f" ({torch.backends.cpu.get_cpu_capability()})"
     return (f"{cpu}, {len(os.sched_getaffinity(0))} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
             f"Python {platform.python_version()}")
