@@ -124,6 +124,6 @@ def dlib_resnet_v1(input_size: int) -> DlibResNet:
 
 @register_backbone("dlib_resnet_slim", INPUT_SIZE,
                    "dlib's face ResNet less the last plain block of each level (21 conv layers, 4.0 M parameters, "
-                   "1.3x as fast): a student started from dlib's weights by `train --init`")
+                   "1.3-1.5x as fast): a student started from dlib's weights by `train --init`")
 def dlib_resnet_slim(input_size: int) -> DlibResNet:
     return DlibResNet(input_size, plain=(2, 2, 1, 1, 0))
