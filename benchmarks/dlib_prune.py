@@ -40,24 +40,12 @@ def pruned(model, keep: tuple[tuple[int, ...], ...]):  # type: ignore[no-untyped
     """A copy of `model` whose backbone keeps only the listed plain blocks of each level."""
     from faceprint.models.dlib_resnet import DlibResNet
 
-    full = model.backbone
     net = DlibResNet(plain=tuple(len(k) for k in keep))
-    net.conv.load_state_dict(full.conv.state_dict())
-    net.affine.load_state_dict(full.affine.state_dict())
-    for mine, theirs, k, (_, down, _) in zip(net.level_blocks(), full.level_blocks(), keep, _levels(), strict=True):
-        chosen = theirs[:1] + [theirs[1 + i] for i in k] if down else [theirs[i] for i in k]
-        for a, b in zip(mine, chosen, strict=True):
-            a.load_state_dict(b.state_dict())
+    net.inherit(model.backbone, keep)
     out = copy.deepcopy(model)
     out.backbone = net.eval()
     out.fingerprint = None
     return out
-
-
-def _levels():  # type: ignore[no-untyped-def]
-    from faceprint.models.dlib_resnet import LEVELS
-
-    return LEVELS
 
 
 def speed(model, crops: np.ndarray, repeats: int = 3) -> float:  # type: ignore[no-untyped-def]

@@ -98,17 +98,20 @@ class DlibResNet(nn.Module):
             out.append([next(it) for _ in range(int(down) + n)])
         return out
 
-    def inherit(self, other: nn.Module) -> None:
-        """Take the weights of a deeper dlib network: its stem, and in each level its down block and first plain
-        blocks (the ones this network has room for)."""
-        if not isinstance(other, DlibResNet) or any(a > b for a, b in zip(self.plain, other.plain, strict=True)):
+    def inherit(self, other: nn.Module, keep: tuple[tuple[int, ...], ...] | None = None) -> None:
+        """Take the weights of a deeper dlib network: its stem, and in each level its down block and the plain
+        blocks `keep` names (default: the first ones this network has room for)."""
+        keep = tuple(tuple(range(n)) for n in self.plain) if keep is None else keep
+        if not isinstance(other, DlibResNet) or any(len(k) != n or not all(0 <= i < m for i in k)
+                                                     for k, n, m in zip(keep, self.plain, other.plain, strict=True)):
             raise InputError(f"a dlib network with plain blocks {self.plain} per level can start only from one "
                              f"with at least as many, not from {type(other).__name__}"
                              + (f" {other.plain}" if isinstance(other, DlibResNet) else ""))
         self.conv.load_state_dict(other.conv.state_dict())
         self.affine.load_state_dict(other.affine.state_dict())
-        for mine, theirs in zip(self.level_blocks(), other.level_blocks(), strict=True):
-            for a, b in zip(mine, theirs, strict=False):
+        for mine, theirs, k, (_, down, _) in zip(self.level_blocks(), other.level_blocks(), keep, LEVELS, strict=True):
+            chosen = theirs[: int(down)] + [theirs[int(down) + i] for i in k]
+            for a, b in zip(mine, chosen, strict=True):
                 a.load_state_dict(b.state_dict())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
