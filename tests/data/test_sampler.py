@@ -46,3 +46,25 @@ def test_too_few_identities():
         PKSampler(LABELS, 20, 2)
     with pytest.raises(ValueError, match="small_identities"):
         PKSampler(LABELS, 2, 2, small_identities="pad")
+
+
+def test_identity_power_draws_identities_by_their_images():
+    labels = np.repeat(np.arange(4), [2, 4, 8, 16])
+    for power in (1.0, 0.5):
+        s = PKSampler(labels, 1, 2, identity_power=power, seed=5)
+        freq = np.bincount([labels[s.batch(i)[0]] for i in range(4000)], minlength=4) / 4000
+        # One identity per batch: drawn exactly in proportion to (images)^power.
+        expected = np.array([2, 4, 8, 16]) ** power / np.sum(np.array([2, 4, 8, 16]) ** power)
+        assert np.allclose(freq, expected, atol=0.025), (power, freq)
+
+
+def test_identity_power_keeps_p_distinct_identities_and_is_deterministic():
+    a = PKSampler(LABELS, 4, 3, identity_power=1.0, seed=2)
+    for step in range(50):
+        blocks = LABELS[a.batch(step)].reshape(4, 3)
+        assert len(set(blocks[:, 0])) == 4 and all(len(set(r)) == 1 for r in blocks)
+        assert 8 not in blocks  # one image: still never a batch identity
+    b = PKSampler(LABELS, 4, 3, identity_power=1.0, seed=2)
+    assert all(np.array_equal(a.batch(i), b.batch(i)) for i in [0, 9, 33])
+    with pytest.raises(ValueError, match="identity_power"):
+        PKSampler(LABELS, 2, 2, identity_power=-1)

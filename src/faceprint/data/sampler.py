@@ -17,6 +17,11 @@ class PKSampler:
     (sampling with replacement, after using each image once) or is never drawn ("skip"). Identities with fewer
     than `min_images` images (default 2: one image gives no positive pair) are not drawn as batch identities but
     can still appear as extra negatives.
+
+    `identity_power` > 0 draws a batch's P identities at random with weight (images)^power instead: at 1, each
+    identity as often as its images. Uniform passes make an identity with 2 photos as frequent as one with 50; when
+    thousands of 2-3-photo people join a few hundred well-photographed ones, they fill most of every batch with
+    augmented repeats (docs/experiments.md, run 6).
     """
 
     def __init__(
@@ -28,9 +33,12 @@ class PKSampler:
         small_identities: str = "replacement",
         min_images: int = 2,
         seed: int = 0,
+        identity_power: float = 0.0,
     ) -> None:
         if p < 1 or k < 1 or extra_negatives < 0:
             raise InputError(f"need p >= 1, k >= 1, extra_negatives >= 0; got p={p}, k={k}, extra={extra_negatives}")
+        if not 0 <= identity_power <= 4:
+            raise InputError(f"identity_power must be in [0, 4], got {identity_power}")
         if small_identities not in SMALL_IDENTITY_POLICIES:
             raise InputError(f"small_identities must be one of {SMALL_IDENTITY_POLICIES}, got {small_identities!r}")
         self.labels = np.asarray(labels)
@@ -45,6 +53,9 @@ class PKSampler:
             raise InputError(
                 f"P = {p} identities per batch, but only {len(self.eligible)} identities have >= {need} images"
             )
+        self.identity_power = identity_power
+        sizes = np.asarray([len(self._members[int(i)]) for i in self.eligible], dtype=np.float64)
+        self.identity_weights = sizes**identity_power / np.sum(sizes**identity_power)
 
     @property
     def batch_size(self) -> int:
@@ -60,6 +71,8 @@ class PKSampler:
 
     def _identities(self, step: int) -> np.ndarray:
         n = len(self.eligible)
+        if self.identity_power > 0:
+            return self.eligible[self._rng(0, step).choice(n, self.p, replace=False, p=self.identity_weights)]
         pos = np.arange(step * self.p, (step + 1) * self.p)
         chosen = []
         for epoch in np.unique(pos // n):

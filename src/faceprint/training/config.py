@@ -36,6 +36,7 @@ class TrainConfig:
     k: int = 40
     extra_negatives: int = 0
     small_identities: str = "replacement"
+    identity_power: float = 0.0  # 0: identities in uniform passes; > 0: drawn with weight (images)^power
     jitter: float = 0.2  # colour jitter strength of the training augmentation
     # Triplet selection and loss
     margin: float = 0.2

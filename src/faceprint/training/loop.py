@@ -219,7 +219,8 @@ class Trainer:
             log.warning("left out of training: %s (%s)", dataset.paths[i], self.images.bad_reasons.get(i, "unreadable"))
         self.good = np.setdiff1d(np.arange(len(dataset)), self.images.bad)
         self.labels = dataset.labels[self.good]
-        self.sampler = PKSampler(self.labels, c.p, c.k, c.extra_negatives, c.small_identities, seed=c.seed)
+        self.sampler = PKSampler(self.labels, c.p, c.k, c.extra_negatives, c.small_identities, seed=c.seed,
+                                 identity_power=c.identity_power)
         self.teacher: tuple[torch.Tensor, torch.Tensor] | None = None  # (targets, has target) per good image
         if c.teacher:
             from faceprint.training.teacher import teacher_embeddings
@@ -517,6 +518,7 @@ class Trainer:
     def _restore(self) -> None:
         s = load_checkpoint(self.checkpoint_path)
         s["config"].setdefault("teacher_center_fraction", 1.0)  # runs from before the setting centred fully
+        s["config"].setdefault("identity_power", 0.0)  # runs from before the setting drew identities uniformly
         saved = {k: v for k, v in s["config"].items() if k not in ("steps", "max_minutes", "progress", "val_every",
                                                                    "checkpoint_every", "log_every", "threads",
                                                                    "dist_backend")}
