@@ -72,7 +72,7 @@ class Pipeline:
     """A model bound to how its inputs are read. Cheap to make; the face detector is created on first use."""
 
     def __init__(self, model: FaceEmbedder, input: str = "photos", select: str = "best", min_face: float = 20.0,
-                 flip: str = "none", fps: float = 1.0, workers: int | None = None, cache_dir: Path | None = None,
+                 flip: str | None = None, fps: float = 1.0, workers: int | None = None, cache_dir: Path | None = None,
                  progress: bool = False, no_face: str = "skip", detector: Detector | None = None) -> None:
         if input not in INPUTS:
             raise InputError(f"input must be one of {INPUTS}, got {input!r}")

@@ -252,6 +252,46 @@ def test_calibrate_clustering_and_verification_on_a_folder(synthetic, tmp_path, 
     assert rc == 2 and "give --pairs, or --data" in err
 
 
+def test_calibrate_test_flip_binds_the_flip_to_the_model(synthetic, tmp_path, capsys):
+    """`calibrate --test-flip sum`: the written model embeds each face with its mirror image by default, has a new
+    fingerprint (a gallery or embeddings file of the plain model is refused), drops the thresholds fitted without
+    the flip and fits the asked one with it; a further calibration of that file keeps its fingerprint."""
+    import numpy as np
+
+    from faceprint.embeddings import embed_paths, list_images
+    from faceprint.evaluation.identification import calibrate_open_set
+    from faceprint.models import load_model
+
+    m, plain = synthetic["model_path"], synthetic["model"]
+    assert plain.config.threshold is not None and plain.config.test_flip == "none"
+    rc, out, _ = _run(capsys, "calibrate", "--model", m, "--open-set", "--test-flip", "sum", "--data",
+                      synthetic["unseen"], "--far", "0.05", "--input", "crops", "--no-progress", "--out", tmp_path / "f.pt")
+    assert rc == 0 and "dropped the verification, open-set, clustering threshold(s) fitted without it" in out
+    flipped = load_model(tmp_path / "f.pt")
+    assert flipped.config.test_flip == "sum" and flipped.fingerprint != plain.fingerprint
+    assert flipped.config.threshold is None and f"fingerprint {flipped.fingerprint}" in out
+    paths, ids = list_images(synthetic["unseen"])
+    es = embed_paths(flipped, paths, ids, progress=False)
+    want = embed_paths(plain, paths, ids, flip="sum", progress=False).embeddings
+    np.testing.assert_allclose(es.embeddings, want, atol=1e-6)
+    assert not np.allclose(es.embeddings, embed_paths(plain, paths, ids, progress=False).embeddings, atol=1e-3)
+    labels = np.unique(np.array(es.identities), return_inverse=True)[1]
+    expected = calibrate_open_set(want, labels, far=0.05)
+    np.testing.assert_allclose(flipped.config.open_set_thresholds, expected.table(), atol=1e-6)
+    # embeddings made by the plain model do not meet the flipped one's
+    rc, _, _ = _run(capsys, "embed", synthetic["unseen"], "--out", tmp_path / "e.npz", "--model", m, "--no-progress",
+                    "--input", "crops")
+    rc, _, err = _run(capsys, "evaluate", "cluster", "--model", tmp_path / "f.pt", "--data", tmp_path / "e.npz")
+    assert rc == 2 and f"made by model {plain.fingerprint}" in err
+    # and the next calibration of the flipped file keeps it: same fingerprint, flip kept
+    rc, out, _ = _run(capsys, "calibrate", "--model", tmp_path / "f.pt", "--data", synthetic["unseen"], "--input",
+                      "crops", "--no-progress", "--out", tmp_path / "f2.pt")
+    again = load_model(tmp_path / "f2.pt")
+    assert rc == 0 and "same weights and fingerprint" in out
+    assert again.fingerprint == flipped.fingerprint and again.config.test_flip == "sum"
+    assert again.config.threshold is not None and again.config.open_set_thresholds == flipped.config.open_set_thresholds
+
+
 def test_embed_shards_merge_into_the_single_run(tmp_path):
     """`faceprint embed --shard i/2` twice at once: the merged file has the single run's rows, in its order."""
     import shutil

@@ -51,6 +51,20 @@ def test_onnxruntime_matches_pytorch_on_real_faces(shipped, exported, faces):
     assert onnx.embed([]).shape == (0, 128)
 
 
+def test_a_models_own_test_flip_is_kept_in_onnxruntime(shipped, exported, faces):
+    """A model whose config binds test-time flip embeds with it by default, in PyTorch and in onnxruntime."""
+    import copy
+
+    onnx = faceprint.load(exported)
+    onnx.info = {**onnx.info, "test_flip": "sum"}
+    flipped = copy.deepcopy(shipped)
+    flipped.config.test_flip = "sum"
+    want = shipped.embed(faces, flip="sum")
+    np.testing.assert_allclose(flipped.embed(faces), want, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(onnx.embed(faces), want, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(onnx.embed(faces, flip="none"), shipped.embed(faces), atol=1e-4, rtol=0)
+
+
 def test_preprocess_is_the_exported_networks_input(shipped, exported, faces, tmp_path):
     """model.preprocess gives exactly the tensor PyTorch feeds the network (to_tensor at evaluation), for paths and
     arrays alike, and running the ONNX session on it directly gives the embeddings."""

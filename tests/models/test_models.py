@@ -14,10 +14,12 @@ from faceprint.models import (
     ModelConfig,
     ModelFileError,
     backbone_spec,
+    fingerprint,
     list_backbones,
     load_model,
     save_model,
 )
+from faceprint.models.io import read_payload
 
 
 def _model(backbone: str, size: int | None = None, emb: int = 32) -> FaceEmbedder:
@@ -109,6 +111,27 @@ def test_damaged_weights_are_detected(tmp_path):
     torch.save(payload, tmp_path / "bad2.pt")
     with pytest.raises(ModelFileError, match="damaged"):
         load_model(tmp_path / "bad2.pt")
+
+
+def test_test_flip_is_bound_to_the_model_and_its_fingerprint(tmp_path):
+    """test_flip "sum": embed() flips by default (an explicit flip still wins), the file keeps it, and it changes
+    the fingerprint; "none" leaves the fingerprint of files made before the field existed as it was."""
+    m = _model("resnet10_quarter").eval()
+    fp = save_model(m, tmp_path / "plain.pt")
+    d = read_payload(tmp_path / "plain.pt")["config"]
+    d.pop("test_flip")  # a file written before the field existed
+    assert fingerprint(read_payload(tmp_path / "plain.pt")["state_dict"], ModelConfig.from_dict(d)) == fp
+    imgs = list(np.random.default_rng(2).integers(0, 255, (3, 80, 80, 3), dtype=np.uint8))
+    m.config.test_flip = "sum"
+    m.fingerprint = None
+    np.testing.assert_array_equal(m.embed(imgs), m.embed(imgs, flip="sum"))
+    assert not np.allclose(m.embed(imgs), m.embed(imgs, flip="none"), atol=1e-4)
+    fp_flip = save_model(m, tmp_path / "flip.pt")
+    loaded = load_model(tmp_path / "flip.pt")
+    assert fp_flip != fp and loaded.fingerprint == fp_flip and loaded.config.test_flip == "sum"
+    np.testing.assert_array_equal(loaded.embed(imgs), m.embed(imgs))
+    with pytest.raises(ValueError, match="test_flip"):
+        ModelConfig(backbone="resnet10_quarter", test_flip="concat")
 
 
 def test_unknown_backbone_and_distance():

@@ -67,7 +67,7 @@ def add_fps_option(p: Any) -> None:
                    help="video files: frames sampled per second (0: every frame); each is named FILE#t=SECONDS")
 
 
-def pipeline_of(model: Any, args: Any, flip: str = "none") -> Any:
+def pipeline_of(model: Any, args: Any, flip: str | None = None) -> Any:
     """The library's Pipeline with the options this command was given."""
     from faceprint.pipeline import Pipeline
 
@@ -92,6 +92,6 @@ def embeddings_of(model: Any, data: str, args: Any, need_identities: bool = Fals
     return es
 
 
-def embed_inputs(model: Any, paths: list, identities: list | None, args: Any, flip: str = "none") -> Any:
+def embed_inputs(model: Any, paths: list, identities: list | None, args: Any, flip: str | None = None) -> Any:
     """Embeddings of the images the command was given, as photos (detect + align) or as ready crops."""
     return pipeline_of(model, args, flip).embed(paths, identities)

@@ -19,8 +19,8 @@ from faceprint.cli.common import (
 
 def _verification_options(p: argparse.ArgumentParser) -> None:
     add_model_option(p)
-    p.add_argument("--flip", choices=["none", "sum", "concat"], default="none",
-                   help="test-time augmentation with the mirrored face")
+    p.add_argument("--flip", choices=["none", "sum", "concat"],
+                   help="test-time augmentation with the mirrored face (default: the model's own test_flip)")
     p.add_argument("--mean-subtraction", action="store_true",
                    help="subtract the other folds' mean embedding before taking distances")
     p.add_argument("--far", type=float, default=1e-3, help="FAR of the VAL@FAR figure (default 1e-3, the paper's)")
@@ -42,6 +42,7 @@ def _run_pairs(args: argparse.Namespace, pairs: list, protocol: str, data: str, 
     from faceprint.pipeline import resolve_input
 
     model = load_model_arg(args.model)
+    args.flip = args.flip or model.config.test_flip
     args.input = resolve_input(model, args.input, data)
     res = evaluate_pairs(model, pairs, flip=args.flip, mean_subtraction=args.mean_subtraction, far=args.far,
                          cache_dir=cache_dir_arg(args.cache_dir), progress=not args.no_progress, protocol=protocol,

@@ -57,14 +57,27 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     model = load_model_arg(args.model)
     if args.open_set and args.clustering:
         raise UserError("--open-set and --clustering are separate calibrations: run one, then the other on its output")
+    before = model.fingerprint
+    if args.test_flip is not None and args.test_flip != model.config.test_flip:
+        # Every embedding changes: the thresholds fitted without it no longer hold, and galleries must not mix.
+        c = model.config
+        stale = [n for n, v in [("verification", c.threshold), ("open-set", c.open_set_thresholds),
+                                ("clustering", c.cluster_threshold)] if v is not None]
+        c.test_flip, c.threshold, c.open_set_thresholds, c.open_set_far, c.cluster_threshold = (
+            args.test_flip, None, None, None, None)
+        model.fingerprint = None
+        print(f"test-time flip: {args.test_flip} (new fingerprint {model.fingerprint}); "
+              + (f"dropped the {', '.join(stale)} threshold(s) fitted without it: calibrate them again on this "
+                 "output" if stale else "no earlier thresholds to drop"))
     if args.open_set:
         _calibrate_open_set(model, args)
     elif args.clustering:
         _calibrate_clustering(model, args)
     else:
         _calibrate_pairs(model, args)
-    save_model(model, args.out)
-    print(f"wrote {args.out} (same weights and fingerprint, new threshold)")
+    fp = save_model(model, args.out)
+    print(f"wrote {args.out} (same weights and fingerprint, new threshold)" if fp == before
+          else f"wrote {args.out} (same weights, test-time flip {model.config.test_flip}: fingerprint {fp})")
     return 0
 
 
@@ -329,6 +342,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help="ROOT/<identity>/<image>, or its .npz from `faceprint embed`: the folder to "
                                   "fit on (--open-set, --clustering, or the verification threshold from its pairs)")
     p.add_argument("--gallery-per-identity", type=int, default=1, help="--open-set: enrolled faces per person")
+    p.add_argument("--test-flip", choices=["none", "sum"],
+                   help="bind test-time flip to the written model (sum: each face and its mirror image, twice the "
+                        "network's cost) and fit this calibration with it; a new fingerprint, and thresholds fitted "
+                        "without it are dropped (default: keep the model's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     add_input_options(p, "best", default="auto")
@@ -343,7 +360,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", help="ROOT/<identity>/<image>, a folder of images, an image or a video file")
     p.add_argument("--out", required=True)
     add_model_option(p)
-    p.add_argument("--flip", choices=["none", "sum", "concat"], default="none")
+    p.add_argument("--flip", choices=["none", "sum", "concat"],
+                   help="test-time augmentation with the mirrored face (default: the model's own test_flip)")
     p.add_argument("--cache-dir")
     p.add_argument("--no-progress", action="store_true")
     add_input_options(p, "best")

@@ -48,14 +48,14 @@ class PKSampler:
         ids, starts, counts = np.unique(self.labels[order], return_index=True, return_counts=True)
         self._members = {int(i): order[s : s + c] for i, s, c in zip(ids, starts, counts)}
         need = max(min_images, k if small_identities == "skip" else 1)
-        self.eligible = np.asarray([i for i in ids if counts[np.searchsorted(ids, i)] >= need], dtype=np.int64)
+        self.eligible = ids[counts >= need].astype(np.int64)
         if len(self.eligible) < p:
             raise InputError(
                 f"P = {p} identities per batch, but only {len(self.eligible)} identities have >= {need} images"
             )
         self.identity_power = identity_power
-        sizes = np.asarray([len(self._members[int(i)]) for i in self.eligible], dtype=np.float64)
-        self.identity_weights = sizes**identity_power / np.sum(sizes**identity_power)
+        weights = counts[counts >= need].astype(np.float64) ** identity_power
+        self.identity_weights = weights / weights.sum()
 
     @property
     def batch_size(self) -> int:

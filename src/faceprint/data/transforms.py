@@ -138,3 +138,11 @@ class Preprocessing:
             x = x[:, o : o + size, o : o + size].float()
         mean = self.mean if isinstance(self.mean, float | int) else torch.tensor(self.mean)
         return ((x - mean) / self.std).permute(0, 3, 1, 2)
+
+
+def flip_mode(flip: bool | str | None, default: str) -> str:
+    """The flip mode ("none", "sum" or "concat") an embed() argument asks for; None: the model's own setting."""
+    mode = default if flip is None else {True: "sum", False: "none"}.get(flip, flip)  # type: ignore[call-overload]
+    if mode not in ("none", "sum", "concat"):
+        raise InputError(f"flip must be none, sum or concat, got {flip!r}")
+    return mode

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from faceprint.data.transforms import Preprocessing
-from faceprint.errors import FaceprintError, InputError
+from faceprint.data.transforms import Preprocessing, flip_mode
+from faceprint.errors import FaceprintError
 from faceprint.utils.io import file_sha256
 
 FORMAT = "faceprint.onnx"
@@ -78,13 +78,12 @@ class OnnxEmbedder:
         return self.session.run(None, {self.input_name: x})[0]
 
     def embed(self, images: Sequence[str | Path | np.ndarray] | np.ndarray, batch_size: int = 128,
-              progress: bool = False, flip: bool | str = False) -> np.ndarray:
-        """(N, D) float32 unit vectors; `flip` as in FaceEmbedder.embed ("sum" or True, "concat")."""
+              progress: bool = False, flip: bool | str | None = None) -> np.ndarray:
+        """(N, D) float32 unit vectors; `flip` as in FaceEmbedder.embed ("sum" or True, "concat"; None: the
+        exported model's own test_flip)."""
         from tqdm import tqdm
 
-        mode = {True: "sum", False: "none"}.get(flip, flip)  # type: ignore[call-overload]
-        if mode not in ("none", "sum", "concat"):
-            raise InputError(f"flip must be none, sum or concat, got {flip!r}")
+        mode = flip_mode(flip, self.info.get("test_flip", "none"))
         out = []
         for s in tqdm(range(0, len(images), batch_size), desc="embedding", unit="batch", disable=not progress):
             x = self.preprocess(images[s : s + batch_size])

@@ -26,7 +26,7 @@ class PairsResult:
 def evaluate_pairs(
     model: FaceEmbedder,
     pairs: list[Pair],
-    flip: str = "none",
+    flip: str | None = None,
     mean_subtraction: bool = False,
     far: float = 1e-3,
     cache_dir: Path | None = None,

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from faceprint.data.transforms import Preprocessing
+from faceprint.data.transforms import Preprocessing, flip_mode
 from faceprint.distances import Distance, get_distance
 from faceprint.errors import InputError
 from faceprint.models.registry import backbone_spec
@@ -33,6 +33,9 @@ class ModelConfig:
     embedding_bn: bool = True
     # How the file stores the weights: "float16" halves it (the network still runs in float32 after loading).
     weights_dtype: str = "float32"
+    # Test-time flip bound to the model: "sum" embeds each face and its mirror image and adds the two (twice the
+    # network's cost). Part of the fingerprint, as it changes every embedding; thresholds are fitted with it.
+    test_flip: str = "none"
     # Verification threshold in `distance` units (same person if d < threshold), once calibrated.
     threshold: float | None = None
     # Open-set identification: a probe is "unknown" unless its nearest gallery face is under a threshold for the
@@ -50,6 +53,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         backbone_spec(self.backbone)
         get_distance(self.distance)
+        if self.test_flip not in ("none", "sum"):
+            raise InputError(f"test_flip must be none or sum, got {self.test_flip!r}")
         if self.weights_dtype not in ("float32", "float16"):
             raise InputError(f"weights_dtype must be float32 or float16, got {self.weights_dtype!r}")
         if self.embedding_size < 2:
@@ -130,16 +135,15 @@ class FaceEmbedder(nn.Module):
         images: Sequence[str | Path | np.ndarray] | np.ndarray,
         batch_size: int = 128,
         progress: bool = False,
-        flip: bool | str = False,
+        flip: bool | str | None = None,
     ) -> np.ndarray:
         """(N, D) float32 embeddings of image files, RGB arrays, or already-stored (N, S, S, 3) uint8 crops.
 
         `flip` (test-time augmentation with the mirrored face): "sum" (or True) adds the two embeddings and
-        renormalises, (N, D); "concat" joins them into one unit vector of size 2D.
+        renormalises, (N, D); "concat" joins them into one unit vector of size 2D; None: the model's own
+        `test_flip` (what its thresholds were fitted with).
         """
-        mode = {True: "sum", False: "none"}.get(flip, flip)  # type: ignore[call-overload]
-        if mode not in ("none", "sum", "concat"):
-            raise InputError(f"flip must be none, sum or concat, got {flip!r}")
+        mode = flip_mode(flip, self.config.test_flip)
         was_training = self.training
         self.eval()
         pre = self.preprocessing

@@ -45,6 +45,8 @@ def fingerprint(state_dict: dict[str, torch.Tensor], config: ModelConfig) -> str
         d.pop("embedding_bn", None)
     if d.get("weights_dtype", "float32") == "float32":
         d.pop("weights_dtype", None)
+    if d.get("test_flip", "none") == "none":
+        d.pop("test_flip", None)
     h = hashlib.sha256(json.dumps(d, sort_keys=True).encode())
     for name in sorted(state_dict):
         t = state_dict[name].detach().cpu().contiguous()

@@ -1,0 +1,31 @@
+"""Folders of LFW chips for the unseen-people jobs (split 1's test people = View 2 folds 6-10)."""
+import os, random
+from pathlib import Path
+chips = Path("runs/data/lfw_chip")
+lines = Path("../shared/data/lfw/protocol/people.txt").read_text().split("\n")
+n, i, folds = int(lines[0]), 1, []
+for _ in range(n):
+    c = int(lines[i]); folds.append([l.split("\t")[0] for l in lines[i + 1:i + 1 + c]]); i += 1 + c
+def people(fs):
+    out = {}
+    for f in fs:
+        for name in folds[f]:
+            d = chips / name
+            files = sorted(p.name for p in d.iterdir()) if d.is_dir() else []
+            if len(files) >= 2: out[name] = files
+    return out
+def link(dst, sel, cap):
+    dst = Path(dst); n = 0
+    for name, files in sel.items():
+        (dst / name).mkdir(parents=True, exist_ok=True)
+        for f in files[:cap]:
+            t = dst / name / f
+            if not t.exists(): os.symlink((chips / name / f).resolve(), t)
+            n += 1
+    print(dst, len(sel), "people", n, "photos")
+late, early = people(range(5, 10)), people(range(0, 5))
+names = sorted(late)
+pick = random.Random(0).sample(names, 125)
+link("runs/data/unseen125_chip", {k: late[k] for k in pick}, 10)
+link("runs/data/lfw610_open", late, 20)
+link("runs/data/lfw15_calib", early, 20)
