@@ -82,8 +82,10 @@ class EmbeddingSet:
 
     def check_model(self, model: FaceEmbedder, what: str = "embeddings") -> None:
         if model.fingerprint != self.fingerprint:
+            made, uses = (self.config or {}).get("test_flip", "none"), model.config.test_flip
+            why = f"; they were embedded with test-time flip {made}, the model uses {uses}" if made != uses else ""
             raise ModelMismatchError(f"these {what} were made by model {self.fingerprint}, not by the model given "
-                                     f"({model.fingerprint})")
+                                     f"({model.fingerprint}){why}")
 
 
 def list_images(root: str | Path) -> tuple[list[Path], list[str]]:
@@ -135,8 +137,8 @@ def embed_paths(
     emb = model.embed(stored, batch_size=batch_size, progress=progress, flip=flip)
     ids = list(identities) if identities is not None else [""] * len(paths)
     return EmbeddingSet(
-        emb, [str(paths[i]) for i in good], [ids[i] for i in good], model.fingerprint,
-        model.config.to_dict(), [f"{paths[i]}: {reasons.get(i, 'unreadable')}" for i in bad],
+        emb, [str(paths[i]) for i in good], [ids[i] for i in good], *model.embedding_identity(flip),
+        [f"{paths[i]}: {reasons.get(i, 'unreadable')}" for i in bad],
     )
 
 
@@ -196,9 +198,9 @@ def embed_photos(
         for f in faces:
             stored.append(model.preprocessing.from_array(f.image))
             rows.append((name, ident, f.face.box, f.index))
-    emb = model.embed(np.stack(stored), flip=flip) if stored else np.zeros((0, model.config.embedding_size), np.float32)
-    return EmbeddingSet(emb, [r[0] for r in rows], [r[1] for r in rows], model.fingerprint,
-                        model.config.to_dict(), skipped,
+    fp, config = model.embedding_identity(flip)
+    emb = model.embed(np.stack(stored), flip=flip) if stored else np.zeros((0, config["embedding_size"]), np.float32)
+    return EmbeddingSet(emb, [r[0] for r in rows], [r[1] for r in rows], fp, config, skipped,
                         np.array([r[2] for r in rows], np.float32).reshape(-1, 4), np.array([r[3] for r in rows]))
 
 
@@ -249,23 +251,25 @@ def piece_path(out: str | Path, k: int) -> Path:
 
 def embed_in_pieces(embed: Callable[[Sequence[Path], Sequence[str]], EmbeddingSet], model: FaceEmbedder,
                     paths: Sequence[Path], identities: Sequence[str], out: str | Path, chunk: int = 4096,
-                    log: Callable[[str], None] = lambda s: None) -> EmbeddingSet:
+                    log: Callable[[str], None] = lambda s: None, flip: str | None = None) -> EmbeddingSet:
     """`embed` over `chunk` inputs at a time, each piece saved as OUT.part-K.npz as it is done: a killed run, run
-    again, skips the pieces it finds (made by this model) and goes on. The pieces become OUT, then go."""
+    again, skips the pieces it finds (made by this model with this flip) and goes on. The pieces become OUT,
+    then go."""
+    fp, config = model.embedding_identity(flip)
     sets = []
     starts = range(0, len(paths), chunk)
     for k, s in enumerate(starts):
         piece = piece_path(out, k)
         if piece.exists():
             done = EmbeddingSet.load(piece)
-            if done.fingerprint == model.fingerprint:
+            if done.fingerprint == fp:
                 sets.append(done)
                 log(f"{piece}: done before, kept")
                 continue
         es = embed(paths[s : s + chunk], identities[s : s + chunk])
         es.save(piece)
         sets.append(es)
-    merged = EmbeddingSet.concat(sets, model.fingerprint, model.config.to_dict(), model.config.embedding_size)
+    merged = EmbeddingSet.concat(sets, fp, config, config["embedding_size"])
     merged.save(out)
     for k in range(len(starts)):
         piece_path(out, k).unlink(missing_ok=True)

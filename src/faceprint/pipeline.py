@@ -149,7 +149,7 @@ class Pipeline:
         emb = self.model.embed(images, flip=self.flip)
         n = len(images)
         return EmbeddingSet(emb, [f"<array {i}>" for i in range(n)], list(identities or [""] * n),
-                            self.model.fingerprint, self.model.config.to_dict())
+                            *self.model.embedding_identity(self.flip))
 
     def _centre_crop_fallback(self, es: EmbeddingSet, identities: Sequence[str] | None, items: list) -> None:
         """Photos where no face was found, embedded from their centre crop (as the FaceNet paper did for LFW)."""

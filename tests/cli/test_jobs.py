@@ -258,7 +258,7 @@ def test_calibrate_test_flip_binds_the_flip_to_the_model(synthetic, tmp_path, ca
     the flip and fits the asked one with it; a further calibration of that file keeps its fingerprint."""
     import numpy as np
 
-    from faceprint.embeddings import embed_paths, list_images
+    from faceprint.embeddings import EmbeddingSet, embed_paths, list_images
     from faceprint.evaluation.identification import calibrate_open_set
     from faceprint.models import load_model
 
@@ -282,7 +282,16 @@ def test_calibrate_test_flip_binds_the_flip_to_the_model(synthetic, tmp_path, ca
     rc, _, _ = _run(capsys, "embed", synthetic["unseen"], "--out", tmp_path / "e.npz", "--model", m, "--no-progress",
                     "--input", "crops")
     rc, _, err = _run(capsys, "evaluate", "cluster", "--model", tmp_path / "f.pt", "--data", tmp_path / "e.npz")
-    assert rc == 2 and f"made by model {plain.fingerprint}" in err
+    assert rc == 2 and f"made by model {plain.fingerprint}" in err and "flip none, the model uses sum" in err
+    # the plain model with --flip sum makes the flipped model's vectors, and its file says so (in pieces too)
+    rc, _, _ = _run(capsys, "embed", synthetic["unseen"], "--out", tmp_path / "s.npz", "--model", m, "--no-progress",
+                    "--input", "crops", "--flip", "sum", "--chunk", "7")
+    made = EmbeddingSet.load(tmp_path / "s.npz")
+    assert rc == 0 and made.fingerprint == flipped.fingerprint and made.config["test_flip"] == "sum"
+    np.testing.assert_allclose(made.embeddings, want, atol=1e-6)
+    made.check_model(flipped)
+    rc, _, err = _run(capsys, "evaluate", "cluster", "--model", m, "--data", tmp_path / "s.npz")
+    assert rc == 2 and f"made by model {flipped.fingerprint}" in err and "flip sum, the model uses none" in err
     # and the next calibration of the flipped file keeps it: same fingerprint, flip kept
     rc, out, _ = _run(capsys, "calibrate", "--model", tmp_path / "f.pt", "--data", synthetic["unseen"], "--input",
                       "crops", "--no-progress", "--out", tmp_path / "f2.pt")

@@ -134,6 +134,23 @@ def test_test_flip_is_bound_to_the_model_and_its_fingerprint(tmp_path):
         ModelConfig(backbone="resnet10_quarter", test_flip="concat")
 
 
+def test_embedding_identity_names_the_flip_the_vectors_were_made_with(tmp_path):
+    """Embeddings made with a flip other than the model's own carry the fingerprint of the network with that flip
+    bound to it (the file `calibrate --test-flip` would write), never the model's own."""
+    m = _model("resnet10_quarter").eval()
+    fp = save_model(m, tmp_path / "plain.pt")
+    assert m.embedding_identity(None) == m.embedding_identity("none") == (fp, m.config.to_dict())
+    fp_sum, cfg_sum = m.embedding_identity("sum")
+    m.config.test_flip = "sum"
+    m.fingerprint = None
+    assert fp_sum == save_model(m, tmp_path / "flip.pt") != fp and cfg_sum == m.config.to_dict()
+    assert m.embedding_identity(True)[0] == fp_sum and m.embedding_identity("none")[0] == fp
+    fp_cat, cfg_cat = m.embedding_identity("concat")
+    assert fp_cat not in (fp, fp_sum) and len(fp_cat) == 16 and cfg_cat["embedding_size"] == 2 * m.config.embedding_size
+    with pytest.raises(ValueError, match="flip must be"):
+        m.embedding_identity("mirror")
+
+
 def test_unknown_backbone_and_distance():
     with pytest.raises(ValueError, match="unknown backbone"):
         ModelConfig(backbone="vgg")

@@ -189,7 +189,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
         print(f"{out}: this shard is done already")
     else:
         es = embed_in_pieces(lambda p, i: embed_inputs(model, list(p), list(i), args, flip=args.flip), model,
-                             paths[index::count], ids[index::count], out, args.chunk, log=print)
+                             paths[index::count], ids[index::count], out, args.chunk, log=print, flip=args.flip)
         for s in es.skipped:
             print(f"skipped {s}")
         print(f"wrote {len(es.paths)} embeddings ({es.embeddings.shape[1]}-d) to {out}")

@@ -100,6 +100,27 @@ class FaceEmbedder(nn.Module):
     def fingerprint(self, value: str | None) -> None:
         self._fingerprint = value
 
+    def embedding_identity(self, flip: bool | str | None = None) -> tuple[str, dict[str, Any]]:
+        """(fingerprint, config dict) of the embeddings `embed(..., flip=flip)` makes, for the files that store them.
+
+        With the model's own test_flip, its own. With another "none"/"sum", those of this network with that flip
+        bound to it (what `calibrate --test-flip` writes): the two give the same vectors, so their files mix, and
+        neither mixes with the other flip's. "concat" (2D-d vectors) gets a fingerprint no model has."""
+        mode = flip_mode(flip, self.config.test_flip)
+        if mode == self.config.test_flip:
+            return self.fingerprint, self.config.to_dict()
+        config = self.config.to_dict() | {"test_flip": mode}
+        if mode == "concat":
+            import hashlib
+
+            config["embedding_size"] = 2 * self.config.embedding_size
+            return hashlib.sha256(f"{self.fingerprint}:flip-concat".encode()).hexdigest()[:16], config
+        from faceprint.models.io import fingerprint, model_payload
+
+        bound = copy.copy(self.config)
+        bound.test_flip = mode
+        return fingerprint(model_payload(self)["state_dict"], bound), config
+
     def train(self, mode: bool = True) -> FaceEmbedder:
         if mode:
             self._fingerprint = None  # the weights may change from here on
