@@ -1,7 +1,11 @@
-"""Folders of LFW chips for the unseen-people jobs (split 1's test people = View 2 folds 6-10)."""
-import os, random
+"""Folders of LFW chips for the unseen-people jobs (split 1's test people = View 2 folds 6-10).
+`python experiments/make_unseen.py photos`: the same people and files, as LFW's own deep-funneled photos
+(unseen125_photos, lfw610_open_photos, lfw15_calib_photos), for models with another alignment (run with --input photos)."""
+import os, random, sys
 from pathlib import Path
 chips = Path("runs/data/lfw_chip")
+photos = len(sys.argv) > 1 and sys.argv[1] == "photos"
+source = Path("../shared/data/lfw/lfw-deepfunneled") if photos else chips
 lines = Path("../shared/data/lfw/protocol/people.txt").read_text().split("\n")
 n, i, folds = int(lines[0]), 1, []
 for _ in range(n):
@@ -20,12 +24,13 @@ def link(dst, sel, cap):
         (dst / name).mkdir(parents=True, exist_ok=True)
         for f in files[:cap]:
             t = dst / name / f
-            if not t.exists(): os.symlink((chips / name / f).resolve(), t)
+            if not t.exists(): os.symlink((source / name / f).resolve(), t)
             n += 1
     print(dst, len(sel), "people", n, "photos")
 late, early = people(range(5, 10)), people(range(0, 5))
 names = sorted(late)
 pick = random.Random(0).sample(names, 125)
-link("runs/data/unseen125_chip", {k: late[k] for k in pick}, 10)
-link("runs/data/lfw610_open", late, 20)
-link("runs/data/lfw15_calib", early, 20)
+sfx = "_photos" if photos else ""
+link("runs/data/unseen125_photos" if photos else "runs/data/unseen125_chip", {k: late[k] for k in pick}, 10)
+link(f"runs/data/lfw610_open{sfx}", late, 20)
+link(f"runs/data/lfw15_calib{sfx}", early, 20)
