@@ -148,8 +148,9 @@ def integral_image(image: np.ndarray) -> np.ndarray:
     h, w = image.shape[:2]
     dtype = np.int32 if h * w * 255 < 2**31 else np.int64
     s = np.zeros((h + 1, w + 1, 3), dtype)
-    np.cumsum(image, 0, dtype=dtype, out=s[1:, 1:])
-    np.cumsum(s[1:, 1:], 1, out=s[1:, 1:])
+    # along rows first: numpy's cumsum over the last-but-one axis of contiguous rows is 2x faster than down columns
+    np.cumsum(image, 1, dtype=dtype, out=s[1:, 1:])
+    np.cumsum(s[1:, 1:], 0, out=s[1:, 1:])
     return s
 
 
@@ -177,9 +178,11 @@ def area_resize(integral: np.ndarray, height: int, width: int) -> np.ndarray:
     r0, r1, rn = (a[0] for a in _bins(zero, np.array([h]), height, h))
     c0, c1, cn = (a[0] for a in _bins(zero, np.array([w]), width, w))
     rows = integral[r1] - integral[r0]  # (height, W + 1, 3): each row bin's sums left of every column
-    sums = (rows[:, c1] - rows[:, c0]).astype(np.float32)
-    count = (rn[:, None] * cn[None, :]).astype(np.float32)[..., None]
-    return _standardise(sums / count)
+    sums = (np.take(rows, c1, axis=1) - np.take(rows, c0, axis=1)).astype(np.float32)
+    sums /= (rn[:, None] * cn[None, :]).astype(np.float32)[..., None]
+    sums -= np.float32(127.5)  # _standardise, in place
+    sums *= np.float32(1 / 128)
+    return sums
 
 
 def crop_resize(image: np.ndarray, boxes: np.ndarray, size: int, integral: np.ndarray | None = None) -> torch.Tensor:
@@ -205,12 +208,21 @@ def crop_resize(image: np.ndarray, boxes: np.ndarray, size: int, integral: np.nd
         idx = np.flatnonzero(area)
         r0, r1, rn = _bins(y1[idx], bh[idx], size, h)
         c0, c1, cn = _bins(x1[idx], bw[idx], size, w)
-        inside = (r1 - r0)[:, :, None] * (c1 - c0)[:, None, :]  # pixels of each bin within the image
+        inside = ((r1 - r0)[:, :, None] * (c1 - c0)[:, None, :]).astype(np.float32)  # bin pixels in the image
         flat, stride = s.reshape(-1, 3), w + 1
         r0, r1, c0, c1 = r0[:, :, None] * stride, r1[:, :, None] * stride, c0[:, None, :], c1[:, None, :]
-        sums = flat[r1 + c1] - flat[r0 + c1] - flat[r1 + c0] + flat[r0 + c0]
-        # outside pixels count as the mean: sum of (x - 127.5) over the inside, over the whole bin
-        out[idx] = ((sums - 127.5 * inside[..., None]) / (128.0 * (rn[:, :, None] * cn[:, None, :])[..., None]))
+
+        def at(corner: np.ndarray) -> np.ndarray:
+            return np.take(flat, corner, axis=0)  # 2x faster than flat[corner] for these (N, size, size) indices
+
+        sums = (at(r1 + c1) - at(r0 + c1) - at(r1 + c0) + at(r0 + c0)).astype(np.float32)  # exact: bins under 65,000 px
+        # outside pixels count as the mean: sum of (x - 127.5) over the inside, over the whole bin (float32, in place)
+        sums -= np.float32(127.5) * inside[..., None]
+        sums *= (np.float32(1 / 128) / (rn[:, :, None] * cn[:, None, :]).astype(np.float32))[..., None]
+        if len(idx) == n:
+            out = sums
+        else:
+            out[idx] = sums
     if (~area).any():
         idx = np.flatnonzero(~area)
         ry0, ry1, ly = _source_index(size, bh[idx])
@@ -227,7 +239,9 @@ def crop_resize(image: np.ndarray, boxes: np.ndarray, size: int, integral: np.nd
         top = px(ry0, cx0) * (1 - lx) + px(ry0, cx1) * lx
         bottom = px(ry1, cx0) * (1 - lx) + px(ry1, cx1) * lx
         out[idx] = top * (1 - ly) + bottom * ly
-    out[(b[:, 2] <= x1) | (b[:, 3] <= y1)] = 0  # a box that rounds to nothing covers no pixel: all padding
+    empty = (b[:, 2] <= x1) | (b[:, 3] <= y1)  # a box that rounds to nothing covers no pixel: all padding
+    if empty.any():
+        out[empty] = 0
     return torch.from_numpy(out).permute(0, 3, 1, 2)
 
 
