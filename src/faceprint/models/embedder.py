@@ -84,6 +84,7 @@ class FaceEmbedder(nn.Module):
         self.project = nn.Linear(self.backbone.out_features, config.embedding_size, bias=False)
         self.bn = nn.BatchNorm1d(config.embedding_size) if config.embedding_bn else nn.Identity()
         self._fingerprint: str | None = None
+        self._bound_fingerprints: dict[tuple[str, str], str] = {}
 
     @property
     def fingerprint(self) -> str:
@@ -115,11 +116,14 @@ class FaceEmbedder(nn.Module):
 
             config["embedding_size"] = 2 * self.config.embedding_size
             return hashlib.sha256(f"{self.fingerprint}:flip-concat".encode()).hexdigest()[:16], config
-        from faceprint.models.io import fingerprint, model_payload
+        key = (self.fingerprint, mode)  # hashing the weights again costs ~0.1 s: once per weights and flip
+        if key not in self._bound_fingerprints:
+            from faceprint.models.io import fingerprint, model_payload
 
-        bound = copy.copy(self.config)
-        bound.test_flip = mode
-        return fingerprint(model_payload(self)["state_dict"], bound), config
+            bound = copy.copy(self.config)
+            bound.test_flip = mode
+            self._bound_fingerprints[key] = fingerprint(model_payload(self)["state_dict"], bound)
+        return self._bound_fingerprints[key], config
 
     def train(self, mode: bool = True) -> FaceEmbedder:
         if mode:
