@@ -1,10 +1,20 @@
 """Folders of LFW chips for the unseen-people jobs (split 1's test people = View 2 folds 6-10).
 `python experiments/make_unseen.py photos`: the same people and files, as LFW's own deep-funneled photos
-(unseen125_photos, lfw610_open_photos, lfw15_calib_photos), for models with another alignment (run with --input photos)."""
+(unseen125_photos, lfw610_open_photos, lfw15_calib_photos), for models with another alignment (run with --input photos).
+`python experiments/make_unseen.py cohort`: runs/data/celeba_cohort2k, one chip of each of 2,000 CelebA-10k people
+(none of them in LFW), the cohort of experiments/open_set_snorm.py."""
 import os, random, sys
 from pathlib import Path
 chips = Path("runs/data/lfw_chip")
 photos = len(sys.argv) > 1 and sys.argv[1] == "photos"
+if len(sys.argv) > 1 and sys.argv[1] == "cohort":
+    src, dst = Path("runs/data/celeba10k_chip"), Path("runs/data/celeba_cohort2k")
+    ids = sorted(p.name for p in src.iterdir() if p.is_dir() and any(p.iterdir()))
+    for name in random.Random(0).sample(ids, 2000):
+        f = sorted((src / name).iterdir())[0]
+        (dst / name).mkdir(parents=True, exist_ok=True)
+        if not (dst / name / f.name).exists(): os.symlink(f.resolve(), dst / name / f.name)
+    print(dst, 2000, "people, one photo each"); sys.exit()
 source = Path("../shared/data/lfw/lfw-deepfunneled") if photos else chips
 lines = Path("../shared/data/lfw/protocol/people.txt").read_text().split("\n")
 n, i, folds = int(lines[0]), 1, []
