@@ -65,35 +65,44 @@ def test_read_image_on_every_hostile_file(tmp_path):
 
 def test_embed_enroll_identify_cluster_align_over_a_mixed_folder(mixed, tmp_path):
     root, good, bad = mixed
-    out = _run("embed", str(root), "--out", str(tmp_path / "e.npz"), "--no-progress")
-    text = _no_crash(out)
-    assert out.returncode == 0
+    g = str(tmp_path / "g.db")
+
+    def enroll_then_identify():
+        return (_run("enroll", "--gallery", g, str(root), "--no-progress"),
+                _run("identify", "--gallery", g, *good[:2], *bad, "--json", "--no-progress"))
+    # independent commands, two processes at a time (2 cores); each is checked on its own below
+    with ThreadPoolExecutor(2) as pool:
+        jobs = {"embed": pool.submit(_run, "embed", str(root), "--out", str(tmp_path / "e.npz"), "--no-progress"),
+                "enroll": pool.submit(enroll_then_identify),
+                "cluster": pool.submit(_run, "cluster", str(root), "--out", str(tmp_path / "clusters"),
+                                       "--no-progress"),
+                "evaluate": pool.submit(_run, "evaluate", "identify", "--data", str(root), "--no-progress"),
+                "align": pool.submit(_run, "align", str(root), str(tmp_path / "aligned"), "--no-progress")}
+        out = {k: j.result() for k, j in jobs.items()}
+
+    text = _no_crash(out["embed"])
+    assert out["embed"].returncode == 0
     z = np.load(tmp_path / "e.npz")
     assert set(good) <= {str(p) for p in z["paths"]}  # every good photo, in every unusual form, has its face
     for b in bad:
         assert sum(line.startswith(f"skipped {b}: ") for line in text.splitlines()) == 1, (b, text[-2000:])
 
-    g = str(tmp_path / "g.db")
-    out = _run("enroll", "--gallery", g, str(root), "--no-progress")
-    text = _no_crash(out)
-    assert out.returncode == 0 and all(f"skipped {b}: " in text for b in bad)
-    out = _run("identify", "--gallery", g, *good[:2], *bad, "--json", "--no-progress")
-    _no_crash(out)
-    rows = json.loads(out.stdout)
+    enrolled, identified = out["enroll"]
+    text = _no_crash(enrolled)
+    assert enrolled.returncode == 0 and all(f"skipped {b}: " in text for b in bad)
+    _no_crash(identified)
+    rows = json.loads(identified.stdout)
     assert {r["image"] for r in rows if "identity" in r} == set(good[:2])
     assert {r["image"] for r in rows if "error" in r} == set(bad)
 
-    out = _run("cluster", str(root), "--out", str(tmp_path / "clusters"), "--no-progress")
-    text = _no_crash(out)
-    assert out.returncode == 0 and all(b in text for b in bad)
+    text = _no_crash(out["cluster"])
+    assert out["cluster"].returncode == 0 and all(b in text for b in bad)
 
-    out = _run("evaluate", "identify", "--data", str(root), "--no-progress")
-    text = _no_crash(out)
-    assert out.returncode == 0 and all(b in text for b in bad), text[-2000:]
+    text = _no_crash(out["evaluate"])
+    assert out["evaluate"].returncode == 0 and all(b in text for b in bad), text[-2000:]
 
-    out = _run("align", str(root), str(tmp_path / "aligned"), "--no-progress")
-    text = _no_crash(out)
-    assert out.returncode == 0
+    text = _no_crash(out["align"])
+    assert out["align"].returncode == 0
     report = json.loads((tmp_path / "aligned" / "align_report.json").read_text())
     assert {r.split(": ")[0] for r in report["unreadable"]} == set(bad)
 
