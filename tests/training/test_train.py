@@ -143,7 +143,7 @@ def test_teacher_guided_training(faces, tmp_path):
     teacher_run = train(_config(faces, tmp_path, steps=60), tmp_path / "teacher")
     teacher = str(teacher_run.run_dir / "best.pt")
     cfg = _config(faces, tmp_path, steps=60, teacher=teacher, teacher_input="crops", distill_weight=2.0,
-                  relation_weight=1.0, teacher_margin=0.5, seed=3)
+                  relation_weight=1.0, teacher_margin=0.5, tail_weight=1.0, tail_k=3, seed=3)
     trainer = Trainer(cfg, tmp_path / "student")
     used = {str(trainer.dataset.paths[i]) for i in trainer.good}
     store = next((tmp_path / "cache").glob("teacher-*-crops.npz"))
@@ -161,6 +161,7 @@ def test_teacher_guided_training(faces, tmp_path):
     result = trainer.run()
     distill = [h["distill"] for h in result.history]
     assert np.mean(distill[-10:]) < 0.7 * np.mean(distill[:10])
+    assert all(np.isfinite(h["tail"]) and h["tail"] >= 0 for h in result.history)
     assert result.report.accuracy_mean > 0.75
     # A second call finds everything in the store: nothing is embedded or written again.
     before = store.stat().st_mtime_ns

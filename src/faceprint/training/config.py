@@ -63,6 +63,8 @@ class TrainConfig:
     distill_weight: float = 1.0  # x mean d(student, teacher) per face (same embedding size needed)
     relation_weight: float = 0.0  # x mean (d_s - d_t)^2 over the batch's pairs
     teacher_margin: float = 0.0  # > 0: each triplet's margin is the teacher's d(a,n) - d(a,p), clipped to [0, this]
+    tail_weight: float = 0.0  # x mean squared shortfall vs the teacher on same-person pairs and nearest strangers
+    tail_k: int = 5  # nearest strangers per anchor (in the student's space) that tail_weight looks at
     # Optimisation (the paper: AdaGrad, lr 0.05)
     optimizer: str = "adagrad"  # adagrad | adam | sgd
     lr: float = 0.05
@@ -117,12 +119,14 @@ class TrainConfig:
             raise InputError("no training data: give at least one data folder")
         if self.steps < 1 or self.p < 2 or self.k < 2:
             raise InputError("need steps >= 1, p >= 2 and k >= 2")
-        if self.teacher is None and (self.teacher_margin > 0 or self.relation_weight > 0):
-            raise InputError("teacher_margin and relation_weight need a teacher model")
+        if self.teacher is None and (self.teacher_margin > 0 or self.relation_weight > 0 or self.tail_weight > 0):
+            raise InputError("teacher_margin, relation_weight and tail_weight need a teacher model")
         if not 0 <= self.teacher_center_fraction <= 1:
             raise InputError(f"teacher_center_fraction must be in [0, 1], got {self.teacher_center_fraction}")
-        if min(self.distill_weight, self.relation_weight, self.teacher_margin) < 0:
-            raise InputError("distill_weight, relation_weight and teacher_margin must be >= 0")
+        if min(self.distill_weight, self.relation_weight, self.teacher_margin, self.tail_weight) < 0:
+            raise InputError("distill_weight, relation_weight, teacher_margin and tail_weight must be >= 0")
+        if self.tail_k < 1:
+            raise InputError(f"tail_k must be >= 1, got {self.tail_k}")
         if (self.val_pairs is None) != (self.val_dir is None):
             raise InputError("val_pairs and val_dir go together")
 

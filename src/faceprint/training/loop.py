@@ -34,7 +34,7 @@ from faceprint.data.alignment import read_alignment
 from faceprint.errors import InputError, RunExistsError
 from faceprint.evaluation import VerificationReport
 from faceprint.evaluation.identification import calibrate_open_set
-from faceprint.losses import EmbeddingDistillation, RelationalDistillation, TripletLoss
+from faceprint.losses import EmbeddingDistillation, RelationalDistillation, TailDistillation, TripletLoss
 from faceprint.miners import Miner, SemiHardMiner, Triplets, get_miner
 from faceprint.models import (
     FaceEmbedder,
@@ -60,7 +60,7 @@ from faceprint.utils.runtime import cpu_has_native_bf16, set_threads, tune_mallo
 log = logging.getLogger(__name__)
 
 METRICS = ["step", "loss", "num_triplets", "frac_active", "frac_semi_hard", "mean_d_ap", "mean_d_an", "spread",
-           "distill", "relation", "lr", "images_per_s", "val_accuracy", "val_val", "val_auc"]
+           "distill", "relation", "tail", "lr", "images_per_s", "val_accuracy", "val_val", "val_auc"]
 
 COLLAPSE_ADVICE = (
     "The embeddings are collapsing towards one point (f(x) = constant): spread {spread:.4f}, loss {loss:.4f} vs "
@@ -262,6 +262,7 @@ class Trainer:
         self.loss_fn = TripletLoss(c.margin, c.distance, c.reduction)
         self.distill_fn = EmbeddingDistillation(c.distance)
         self.relation_fn = RelationalDistillation(c.distance)
+        self.tail_fn = TailDistillation(c.tail_k, c.distance)
         self.offline = OfflinePool(self) if c.mining == "offline" else None
 
         self.step = 0
@@ -381,8 +382,11 @@ class Trainer:
         loss = self.loss_fn(emb, triplets, dist=dist, margins=margins)
         distill = self.distill_fn(emb, target, has) if c.distill_weight > 0 else emb.sum() * 0
         relation = self.relation_fn(dist, target, has) if c.relation_weight > 0 else emb.sum() * 0
-        total = loss + c.distill_weight * distill + c.relation_weight * relation
-        return total, {"distill": float(distill.detach()), "relation": float(relation.detach())}
+        labels = torch.as_tensor(self.labels[idx])
+        tail = self.tail_fn(dist, target, labels, has) if c.tail_weight > 0 else emb.sum() * 0
+        total = loss + c.distill_weight * distill + c.relation_weight * relation + c.tail_weight * tail
+        return total, {"distill": float(distill.detach()), "relation": float(relation.detach()),
+                       "tail": float(tail.detach())}
 
     def _check_collapse(self, row: dict[str, float]) -> None:
         c = self.config
