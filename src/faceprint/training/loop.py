@@ -353,7 +353,7 @@ class Trainer:
         if self.teacher is None:
             loss = self.loss_fn(emb, triplets, dist=dist)
         else:
-            loss, guided = self._guided_loss(idx, emb, dist, triplets)
+            loss, guided = self._guided_loss(idx, emb, dist, labels, triplets)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -368,8 +368,8 @@ class Trainer:
         }
         return row
 
-    def _guided_loss(self, idx: np.ndarray, emb: torch.Tensor, dist: torch.Tensor, triplets: Triplets
-                     ) -> tuple[torch.Tensor, dict[str, float]]:
+    def _guided_loss(self, idx: np.ndarray, emb: torch.Tensor, dist: torch.Tensor, labels: torch.Tensor,
+                     triplets: Triplets) -> tuple[torch.Tensor, dict[str, float]]:
         """Triplet loss (margins from the teacher if asked) + the teacher's embeddings and distances as targets."""
         c = self.config
         target, has = self.teacher[0][idx], self.teacher[1][idx]  # type: ignore[index]
@@ -382,7 +382,6 @@ class Trainer:
         loss = self.loss_fn(emb, triplets, dist=dist, margins=margins)
         distill = self.distill_fn(emb, target, has) if c.distill_weight > 0 else emb.sum() * 0
         relation = self.relation_fn(dist, target, has) if c.relation_weight > 0 else emb.sum() * 0
-        labels = torch.as_tensor(self.labels[idx])
         tail = self.tail_fn(dist, target, labels, has) if c.tail_weight > 0 else emb.sum() * 0
         total = loss + c.distill_weight * distill + c.relation_weight * relation + c.tail_weight * tail
         return total, {"distill": float(distill.detach()), "relation": float(relation.detach()),
