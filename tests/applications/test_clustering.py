@@ -41,6 +41,28 @@ def test_clustering_report_by_hand():
     assert small.labels.tolist() == [0, 0, 0, -1]
 
 
+def test_pairwise_scores_against_every_pair():
+    """The contingency-table counts against a loop over all pairs, with unclustered (-1) items as singletons and
+    labels that are names, not numbers."""
+    from itertools import combinations
+
+    from faceprint.evaluation.clustering import pairwise_scores
+
+    rng = np.random.default_rng(5)
+    for n, people, clusters in [(2, 1, 1), (30, 4, 6), (80, 20, 9), (60, 60, 3)]:
+        truth = np.array([f"p{i}" for i in rng.integers(0, people, n)])
+        pred = rng.integers(-1, clusters, n)
+        own = np.where(pred < 0, 1000 + np.arange(n), pred)
+        together = [(i, j) for i, j in combinations(range(n), 2) if own[i] == own[j]]
+        same = [(i, j) for i, j in combinations(range(n), 2) if truth[i] == truth[j]]
+        both = len(set(together) & set(same))
+        p = both / len(together) if together else 1.0
+        r = both / len(same) if same else 1.0
+        f = 2 * p * r / (p + r) if p + r else 0.0
+        assert pairwise_scores(truth, pred) == pytest.approx((p, r, f), abs=1e-12), (n, people, clusters)
+        assert clustering_report(truth, pred).pairwise_f1 == pytest.approx(f, abs=1e-12)
+
+
 def _blobs(rng, identities, per, spread, d=16):
     centres = rng.normal(size=(identities, d))
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)

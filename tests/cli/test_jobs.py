@@ -156,14 +156,18 @@ def test_evaluate_commands(synthetic, tmp_path, capsys):
     assert rc == 0 and "NMI" in out
 
 
-def test_no_default_model_is_a_clear_error(tmp_path, capsys, monkeypatch):
-    """An installation without a shipped model (e.g. a source checkout before one ships) says what to pass."""
+def test_no_default_model_is_a_clear_error(tmp_path, photos, capsys, monkeypatch):
+    """An installation without a shipped model (e.g. a source checkout before one ships) says what to pass; a bad
+    image is named before any model is looked for (it fails in a fraction of a second, without loading torch)."""
     import faceprint.api
 
     monkeypatch.setattr(faceprint.api, "DEFAULT_MODEL", tmp_path / "none.pt")
-    rc, _, err = _run(capsys, "verify", tmp_path / "a.jpg", tmp_path / "b.jpg")
+    a, b = sorted(photos.rglob("*.jpg"))[:2]
+    rc, _, err = _run(capsys, "verify", a, b)
     assert rc == 2 and err.strip() == ("faceprint verify: error: no default model is shipped with this version of "
                                        "faceprint yet: give a model file (one written by training) (pass --model)")
+    rc, _, err = _run(capsys, "verify", a, tmp_path / "b.jpg")
+    assert rc == 2 and err.strip() == f"faceprint verify: error: {tmp_path / 'b.jpg'}: no such file"
 
 
 def test_raw_photos_are_detected_and_aligned(synthetic, photos, tmp_path, capsys):

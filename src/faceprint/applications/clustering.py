@@ -207,7 +207,7 @@ def calibrate_clustering(
     from scipy.cluster.hierarchy import fcluster, linkage
     from scipy.spatial.distance import squareform
 
-    from faceprint.evaluation.clustering import clustering_report
+    from faceprint.evaluation.clustering import pairwise_scores
 
     labels = np.asarray(labels)
     ids = np.unique(labels)
@@ -232,7 +232,7 @@ def calibrate_clustering(
     for j, (n, z, truth) in enumerate(trees):
         for i, t in enumerate(candidates):
             pred = fcluster(z, t, "distance")
-            scores[i, j] = clustering_report(truth, pred).pairwise_f1
+            scores[i, j] = pairwise_scores(truth, pred)[2]
             ratios[i, j] = len(np.unique(pred)) / n
     per_size = np.array([[scores[:, j] for j, tr in enumerate(trees) if tr[0] == n] for n in sizes])  # (S, D, T)
     best = int(per_size.mean(axis=1).mean(axis=0).argmax())

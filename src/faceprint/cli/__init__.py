@@ -174,7 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _message(e: BaseException) -> str:
     """The error's own message, and how to act on it with this command's flags (the library knows none)."""
     from faceprint.errors import FaceprintError, NotCalibratedError, RunExistsError
-    from faceprint.models.io import NoDefaultModelError
+
+    # only a loaded model module can have raised it; importing it here would load torch to print a bad file's name
+    io = sys.modules.get("faceprint.models.io")
+    NoDefaultModelError = io.NoDefaultModelError if io else type(None)
 
     if isinstance(e, OSError) and not isinstance(e, FaceprintError) and e.filename:
         return f"{e.filename}: {e.strerror}"

@@ -27,6 +27,10 @@ log = logging.getLogger("faceprint")
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    from faceprint.data import read_image
+
+    for image in (args.a, args.b):  # a bad file fails in a fraction of a second, before the model loads (seconds)
+        read_image(image)
     model = load_model_arg(args.model)
     results = [{"a": args.a, "b": args.b, **c.to_dict()}  # one per pair of faces when photos hold several
                for c in pipeline_of(model, args).compare(args.a, args.b, args.threshold)]
