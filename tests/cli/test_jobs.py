@@ -170,6 +170,22 @@ def test_no_default_model_is_a_clear_error(tmp_path, photos, capsys, monkeypatch
     assert rc == 2 and err.strip() == f"faceprint verify: error: {tmp_path / 'b.jpg'}: no such file"
 
 
+def test_a_bad_image_fails_before_torch_loads(photos, tmp_path):
+    """Naming a missing or broken image costs a fraction of a second: the parser and the error path load neither
+    torch nor the training loop (a fresh interpreter, since this one has both)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
+    good = sorted(photos.rglob("*.jpg"))[0]
+    code = ("import sys; from faceprint.cli import main; rc = main(sys.argv[1:]); "
+            "print(rc, sorted(m for m in ('torch', 'sklearn', 'faceprint.training.loop') if m in sys.modules))")
+    for bad in ("broken.jpg", "missing.jpg"):
+        out = subprocess.run([sys.executable, "-c", code, "verify", str(good), str(tmp_path / bad)],
+                             capture_output=True, text=True, timeout=120)
+        assert out.stdout.strip() == "2 []" and f"{tmp_path / bad}: " in out.stderr, (out.stdout, out.stderr)
+
+
 def test_raw_photos_are_detected_and_aligned(synthetic, photos, tmp_path, capsys):
     """Real photos: faces are found, aligned and embedded; a photo without a face says so and the batch goes on."""
     import numpy as np
