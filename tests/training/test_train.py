@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from faceprint.data.synthetic import make_synthetic_faces
-from faceprint.errors import RunExistsError
+from faceprint.errors import InputError, RunExistsError
 from faceprint.models import load_model
 from faceprint.training import TrainConfig, Trainer, train
 
@@ -170,6 +170,43 @@ def test_teacher_guided_training(faces, tmp_path):
     assert store.stat().st_mtime_ns == before
     with pytest.raises(ValueError, match="need a teacher"):
         TrainConfig(data=[str(faces)], relation_weight=1.0).validate()
+
+
+def test_online_teacher_targets_are_its_view_of_each_input(faces, tmp_path):
+    """teacher_online: a step's targets are the teacher's embedding of exactly the tensors the student is given
+    (the same random window, flip and jitter), centred as the stored targets are; a teacher that sees faces
+    differently from the student is refused."""
+    from faceprint.training.teacher import teacher_embeddings
+
+    teacher = str(train(_config(faces, tmp_path, steps=2), tmp_path / "teacher").run_dir / "best.pt")
+    cfg = _config(faces, tmp_path, steps=3, teacher=teacher, teacher_input="crops", teacher_online=True,
+                  relation_weight=1.0, tail_weight=1.0)
+    trainer = Trainer(cfg, tmp_path / "student")
+    seen: dict = {}
+    net, guided = trainer.net, trainer._guided_loss
+
+    def spy_net(x):
+        seen["x"] = x.detach().clone()
+        return net(x)
+
+    def spy_guided(target, has, *rest):
+        seen["target"] = target
+        return guided(target, has, *rest)
+
+    trainer.net, trainer._guided_loss = spy_net, spy_guided
+    row = trainer.train_step(1)
+    assert np.isfinite(row["loss"]) and row["distill"] > 0
+    raw, ok = teacher_embeddings(teacher, [trainer.dataset.paths[i] for i in trainer.good], tmp_path / "cache",
+                                 progress=False, input="crops")
+    with torch.no_grad():
+        expected = load_model(teacher).eval()(seen["x"]) - torch.from_numpy(0.5 * raw[ok].mean(0))
+    expected = expected / expected.norm(dim=1, keepdim=True)
+    torch.testing.assert_close(seen["target"], expected, atol=1e-5, rtol=0)
+    with pytest.raises(InputError, match="sees faces as the teacher does"):
+        Trainer(_config(faces, tmp_path, input_size=40, teacher=teacher, teacher_input="crops", teacher_online=True),
+                tmp_path / "other")
+    with pytest.raises(InputError, match="need a teacher"):
+        TrainConfig(data=[str(faces)], teacher_online=True).validate()
 
 
 def test_teacher_targets_follow_file_contents_not_paths_or_times(faces, tmp_path, caplog):

@@ -65,6 +65,10 @@ class TrainConfig:
     teacher_margin: float = 0.0  # > 0: each triplet's margin is the teacher's d(a,n) - d(a,p), clipped to [0, this]
     tail_weight: float = 0.0  # x mean squared shortfall vs the teacher on same-person pairs and nearest strangers
     tail_k: int = 5  # nearest strangers per anchor (in the student's space) that tail_weight looks at
+    # The teacher embeds each step's views as the student sees them (the same random window, flip and colour
+    # jitter), instead of one stored target per file: consistent targets, as "patient and consistent" distillation
+    # (Beyer et al., CVPR 2022) found matters. One teacher forward pass per step; needs the student's preprocessing.
+    teacher_online: bool = False
     # Optimisation (the paper: AdaGrad, lr 0.05)
     optimizer: str = "adagrad"  # adagrad | adam | sgd
     lr: float = 0.05
@@ -119,8 +123,9 @@ class TrainConfig:
             raise InputError("no training data: give at least one data folder")
         if self.steps < 1 or self.p < 2 or self.k < 2:
             raise InputError("need steps >= 1, p >= 2 and k >= 2")
-        if self.teacher is None and (self.teacher_margin > 0 or self.relation_weight > 0 or self.tail_weight > 0):
-            raise InputError("teacher_margin, relation_weight and tail_weight need a teacher model")
+        if self.teacher is None and (self.teacher_margin > 0 or self.relation_weight > 0 or self.tail_weight > 0
+                                     or self.teacher_online):
+            raise InputError("teacher_margin, relation_weight, tail_weight and teacher_online need a teacher model")
         if not 0 <= self.teacher_center_fraction <= 1:
             raise InputError(f"teacher_center_fraction must be in [0, 1], got {self.teacher_center_fraction}")
         if min(self.distill_weight, self.relation_weight, self.teacher_margin, self.tail_weight) < 0:

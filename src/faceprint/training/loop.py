@@ -227,10 +227,13 @@ class Trainer:
 
             emb, ok = teacher_embeddings(c.teacher, [dataset.paths[i] for i in self.good], cache_dir, c.progress,
                                          c.teacher_input)
+            shift = np.zeros(emb.shape[1], np.float32)
             if c.teacher_center and ok.any():  # the mean of this run's own training targets only
-                emb = emb - c.teacher_center_fraction * emb[ok].mean(0)
+                shift = (c.teacher_center_fraction * emb[ok].mean(0)).astype(np.float32)
+                emb = emb - shift
                 emb = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
             self.teacher = torch.from_numpy(emb.astype(np.float32)), torch.from_numpy(ok)
+            self.teacher_shift = torch.from_numpy(shift)  # the online teacher's targets are centred the same way
             log.info("teacher targets for %d of %d training images", int(ok.sum()), len(ok))
         if self.world > 1 and self.main:
             tdist.barrier()
@@ -249,6 +252,7 @@ class Trainer:
             self._init_from(init)
         if c.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.teacher_net = self._online_teacher() if c.teacher_online else None
         self.net: nn.Module = self.model  # what the training step calls: the model, or DDP around it
         if self.world > 1:
             convert_sync_batchnorm(self.model)
@@ -277,6 +281,19 @@ class Trainer:
             (self.run_dir / "config.yaml").write_text(yaml.safe_dump(c.to_dict(), sort_keys=False))
 
     # -- set-up helpers ----------------------------------------------------------------------------------------
+    def _online_teacher(self) -> FaceEmbedder:
+        """The teacher network, frozen, for embedding the student's own input tensors."""
+        teacher = load_model(self.config.teacher)  # type: ignore[arg-type]
+        mine, theirs = ({k: v for k, v in p.to_dict().items() if k != "pad"}  # pad: how much is stored, not seen
+                        for p in (self.model.preprocessing, teacher.preprocessing))
+        if mine != theirs:
+            raise InputError("teacher_online needs a student that sees faces as the teacher does (the same "
+                             f"preprocessing): student {mine}, teacher {theirs}")
+        if teacher.config.embedding_size != self.model.config.embedding_size:
+            raise InputError("teacher_online needs the teacher's embedding size")
+        teacher.eval().requires_grad_(False)
+        return teacher.to(memory_format=torch.channels_last) if self.config.channels_last else teacher  # type: ignore[call-overload]
+
     @torch.no_grad()
     def _init_from(self, init: FaceEmbedder, sample: int = 1024) -> None:
         """The init model's weights; a head it lacks (batch norm after the projection) starts as a centring: the
@@ -353,7 +370,10 @@ class Trainer:
         if self.teacher is None:
             loss = self.loss_fn(emb, triplets, dist=dist)
         else:
-            loss, guided = self._guided_loss(idx, emb, dist, labels, triplets)
+            target, has = self.teacher[0][idx], self.teacher[1][idx]
+            if self.teacher_net is not None:
+                target = self._teacher_views(x)
+            loss, guided = self._guided_loss(target, has, emb, dist, labels, triplets)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -368,11 +388,23 @@ class Trainer:
         }
         return row
 
-    def _guided_loss(self, idx: np.ndarray, emb: torch.Tensor, dist: torch.Tensor, labels: torch.Tensor,
-                     triplets: Triplets) -> tuple[torch.Tensor, dict[str, float]]:
+    @torch.no_grad()
+    def _teacher_views(self, x: torch.Tensor) -> torch.Tensor:
+        """The online teacher's targets for this process's input tensors (gathered across processes like the
+        student's embeddings), centred as the stored targets are and back on the unit sphere."""
+        c = self.config
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=c.bf16):
+            t = self.teacher_net(x.contiguous(memory_format=torch.channels_last) if c.channels_last else x)  # type: ignore[misc]
+        t = t.float()
+        if self.world > 1:
+            t = gather(t)
+        t = t - self.teacher_shift
+        return t / t.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+    def _guided_loss(self, target: torch.Tensor, has: torch.Tensor, emb: torch.Tensor, dist: torch.Tensor,
+                     labels: torch.Tensor, triplets: Triplets) -> tuple[torch.Tensor, dict[str, float]]:
         """Triplet loss (margins from the teacher if asked) + the teacher's embeddings and distances as targets."""
         c = self.config
-        target, has = self.teacher[0][idx], self.teacher[1][idx]  # type: ignore[index]
         margins = None
         if c.teacher_margin > 0 and len(triplets):
             td = self.distill_fn.distance.pairwise(target)
@@ -522,6 +554,7 @@ class Trainer:
         s = load_checkpoint(self.checkpoint_path)
         s["config"].setdefault("teacher_center_fraction", 1.0)  # runs from before the setting centred fully
         s["config"].setdefault("identity_power", 0.0)  # runs from before the setting drew identities uniformly
+        s["config"].setdefault("teacher_online", False)  # runs from before the setting used stored targets
         saved = {k: v for k, v in s["config"].items() if k not in ("steps", "max_minutes", "progress", "val_every",
                                                                    "checkpoint_every", "log_every", "threads",
                                                                    "dist_backend")}
