@@ -90,6 +90,24 @@ def test_two_processes_update_as_one(faces, tmp_path, miner):
         np.testing.assert_allclose(float(a["loss"]), float(b["loss"]), rtol=1e-4, atol=1e-6)
 
 
+def test_online_teacher_on_two_processes_updates_as_one(faces, tmp_path):
+    """--teacher-online: each process embeds its own share of the views; gathered, they are the one process's."""
+    cfg = _config(faces, tmp_path / "cache")
+    Trainer(TrainConfig(**(cfg | {"steps": 1, "lr": 0.0})), tmp_path / "teacher").run()
+    cfg |= {"teacher": str(tmp_path / "teacher" / "last.pt"), "teacher_input": "crops", "teacher_online": True,
+            "distill_weight": 1.0, "relation_weight": 1.0}
+    Trainer(TrainConfig(**cfg), tmp_path / "one").run()
+    _distributed(cfg, tmp_path / "two")
+    assert _largest_difference(tmp_path / "one" / "last.pt", tmp_path / "two" / "last.pt") < 2e-4
+    import csv
+
+    rows = [list(csv.DictReader(open(tmp_path / r / "metrics.csv"))) for r in ("one", "two")]
+    for a, b in zip(*rows):
+        np.testing.assert_allclose([float(a[k]) for k in ("loss", "distill", "relation")],
+                                   [float(b[k]) for k in ("loss", "distill", "relation")], rtol=1e-4, atol=1e-6)
+        assert float(a["distill"]) > 0
+
+
 def test_resume_on_another_number_of_processes(faces, tmp_path):
     cfg = _config(faces, tmp_path / "cache")
     Trainer(TrainConfig(**cfg), tmp_path / "one").run()

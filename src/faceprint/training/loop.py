@@ -197,6 +197,8 @@ class Trainer:
         init = load_model(c.init) if c.init else None
         pre = (init_preprocessing(init, c) if init is not None
                else preprocessing_for(c.data, c.input_size or spec.input_size, c.crop))
+        # checked before any image is decoded or embedded: a mismatch is found in a second, not after minutes
+        self.teacher_net = self._online_teacher(pre) if c.teacher_online else None
         dataset = FaceDataset.from_folders(c.data, exclude=read_exclude(c.exclude), dedupe=c.dedupe)
         self.validator: Validator | None = None
         # held-out faces, the readable ones among them, and their labels: for the open-set thresholds
@@ -252,7 +254,6 @@ class Trainer:
             self._init_from(init)
         if c.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        self.teacher_net = self._online_teacher() if c.teacher_online else None
         self.net: nn.Module = self.model  # what the training step calls: the model, or DDP around it
         if self.world > 1:
             convert_sync_batchnorm(self.model)
@@ -281,16 +282,16 @@ class Trainer:
             (self.run_dir / "config.yaml").write_text(yaml.safe_dump(c.to_dict(), sort_keys=False))
 
     # -- set-up helpers ----------------------------------------------------------------------------------------
-    def _online_teacher(self) -> FaceEmbedder:
+    def _online_teacher(self, pre: Preprocessing) -> FaceEmbedder:
         """The teacher network, frozen, for embedding the student's own input tensors."""
         teacher = load_model(self.config.teacher)  # type: ignore[arg-type]
         mine, theirs = ({k: v for k, v in p.to_dict().items() if k != "pad"}  # pad: how much is stored, not seen
-                        for p in (self.model.preprocessing, teacher.preprocessing))
+                        for p in (pre, teacher.preprocessing))
         if mine != theirs:
             raise InputError("teacher_online needs a student that sees faces as the teacher does (the same "
                              f"preprocessing): student {mine}, teacher {theirs}")
-        if teacher.config.embedding_size != self.model.config.embedding_size:
-            raise InputError("teacher_online needs the teacher's embedding size")
+        if teacher.config.embedding_size != self.config.embedding_size:
+            raise InputError(f"teacher_online needs the teacher's embedding size ({teacher.config.embedding_size})")
         teacher.eval().requires_grad_(False)
         return teacher.to(memory_format=torch.channels_last) if self.config.channels_last else teacher  # type: ignore[call-overload]
 
