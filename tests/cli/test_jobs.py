@@ -170,20 +170,28 @@ def test_no_default_model_is_a_clear_error(tmp_path, photos, capsys, monkeypatch
     assert rc == 2 and err.strip() == f"faceprint verify: error: {tmp_path / 'b.jpg'}: no such file"
 
 
-def test_a_bad_image_fails_before_torch_loads(photos, tmp_path):
-    """Naming a missing or broken image costs a fraction of a second: the parser and the error path load neither
-    torch nor the training loop (a fresh interpreter, since this one has both)."""
+def test_bad_inputs_fail_before_torch_loads(photos, tmp_path):
+    """A missing or broken image, or a --gallery that cannot be one, costs a fraction of a second: the parser and
+    the error path load neither torch nor the training loop (a fresh interpreter, since this one has both)."""
     import subprocess
     import sys
 
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff not a jpeg")
-    good = sorted(photos.rglob("*.jpg"))[0]
+    (tmp_path / "text.db").write_text("not a database\n")
+    (tmp_path / "folder.db").mkdir()
+    good = str(sorted(photos.rglob("*.jpg"))[0])
     code = ("import sys; from faceprint.cli import main; rc = main(sys.argv[1:]); "
             "print(rc, sorted(m for m in ('torch', 'sklearn', 'faceprint.training.loop') if m in sys.modules))")
-    for bad in ("broken.jpg", "missing.jpg"):
-        out = subprocess.run([sys.executable, "-c", code, "verify", str(good), str(tmp_path / bad)],
-                             capture_output=True, text=True, timeout=120)
-        assert out.stdout.strip() == "2 []" and f"{tmp_path / bad}: " in out.stderr, (out.stdout, out.stderr)
+    cases = [(["verify", good, str(tmp_path / "broken.jpg")], "broken.jpg: not an image"),
+             (["verify", good, str(tmp_path / "missing.jpg")], "missing.jpg: no such file"),
+             (["identify", "--gallery", str(tmp_path / "text.db"), good], "text.db: not a faceprint gallery"),
+             (["identify", "--gallery", str(tmp_path / "none.db"), good], "none.db: no such gallery"),
+             (["enroll", "--gallery", str(tmp_path / "folder.db"), "--name", "x", good], "folder.db: a folder"),
+             (["enroll", "--gallery", str(tmp_path / "g.db"), good, good], "give one folder")]
+    for argv, message in cases:
+        out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
+        assert out.stdout.strip() == "2 []" and message in out.stderr, (argv, out.stdout, out.stderr)
+    assert not (tmp_path / "g.db").exists()
 
 
 def test_raw_photos_are_detected_and_aligned(synthetic, photos, tmp_path, capsys):

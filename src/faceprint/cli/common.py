@@ -29,6 +29,24 @@ def load_model_arg(path: str | None):  # type: ignore[no-untyped-def]
     return load(path)
 
 
+def check_gallery_arg(location: str, create: bool) -> None:
+    """Refuse a --gallery that cannot be one before the model loads (seconds): a folder, a missing file when none
+    is made, a file that is not SQLite. The gallery itself checks everything else (its format, its model)."""
+    if "://" in str(location):  # a database server: only connecting tells
+        return
+    path = Path(location)
+    if path.is_dir():
+        raise UserError(f"{path}: a folder, not a gallery file")
+    if not path.exists():
+        if create:
+            return
+        raise UserError(f"{path}: no such gallery")
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if head and head != b"SQLite format 3\0":  # an empty file is an empty database: the gallery fills it in
+        raise UserError(f"{path}: not a faceprint gallery (not an SQLite database)")
+
+
 def model_record(model: Any, path: str | None) -> dict[str, Any]:
     """What a report says about the model that produced it."""
     return {"path": str(path) if path else "default (shipped)", "fingerprint": model.fingerprint,

@@ -15,6 +15,7 @@ from faceprint.cli.common import (
     add_input_options,
     add_model_option,
     cache_dir_arg,
+    check_gallery_arg,
     embed_inputs,
     embeddings_of,
     load_model_arg,
@@ -205,20 +206,22 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
+    # what can be checked before torch loads (faceprint.embeddings, the model) fails in a second, not several
+    check_gallery_arg(args.gallery, create=True)
+    if not args.name and len(args.images) != 1:
+        raise UserError("give one folder (ROOT/<identity>/<image>), or --name NAME with image files")
     from faceprint.api import open_gallery
     from faceprint.embeddings import list_images
     from faceprint.utils.io import file_sha256
 
-    model = load_model_arg(args.model)
     if args.name:
         paths = [Path(p) for p in args.images]
         ids = [args.name] * len(paths)
     else:
-        if len(args.images) != 1:
-            raise UserError("give one folder (ROOT/<identity>/<image>), or --name NAME with image files")
         paths, ids = list_images(args.images[0])
         if not all(ids):
             raise UserError(f"{args.images[0]}: images must sit in a folder per identity (or use --name)")
+    model = load_model_arg(args.model)
     with open_gallery(args.gallery, model, create=True) as g:
         es = embed_inputs(model, paths, ids, args)
         rows = [(n, p, file_sha256(p), int(k), e)
@@ -236,6 +239,7 @@ def cmd_identify(args: argparse.Namespace) -> int:
 
     from faceprint.api import identify
 
+    check_gallery_arg(args.gallery, create=False)
     model = load_model_arg(args.model)
     res = identify(model, args.gallery, [Path(p) for p in args.images], args.threshold, k=args.k, vote=args.vote,
                    index=args.index, input=args.input, select=args.select, min_face=args.min_face, fps=args.fps,
