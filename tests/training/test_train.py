@@ -172,16 +172,28 @@ def test_teacher_guided_training(faces, tmp_path):
         TrainConfig(data=[str(faces)], relation_weight=1.0).validate()
 
 
-def test_online_teacher_targets_are_its_view_of_each_input(faces, tmp_path):
+def test_online_teacher_targets_are_its_view_of_each_input(faces, tmp_path, monkeypatch):
     """teacher_online: a step's targets are the teacher's embedding of exactly the tensors the student is given
-    (the same random window, flip and jitter), centred as the stored targets are; a teacher that sees faces
-    differently from the student is refused."""
+    (the same random window, flip and jitter), centred as the stored targets are; the teacher file is read once
+    for both jobs; a teacher that sees faces differently from the student is refused."""
+    import faceprint.training.loop as loop_module
+    import faceprint.training.teacher as teacher_module
     from faceprint.training.teacher import teacher_embeddings
 
     teacher = str(train(_config(faces, tmp_path, steps=2), tmp_path / "teacher").run_dir / "best.pt")
     cfg = _config(faces, tmp_path, steps=3, teacher=teacher, teacher_input="crops", teacher_online=True,
                   relation_weight=1.0, tail_weight=1.0)
+    loads: list = []
+
+    def counted(path, *args, **kwargs):
+        loads.append(str(path))
+        return load_model(path, *args, **kwargs)
+
+    for module in (loop_module, teacher_module):
+        monkeypatch.setattr(module, "load_model", counted)
     trainer = Trainer(cfg, tmp_path / "student")
+    assert loads.count(teacher) == 1
+    monkeypatch.undo()
     seen: dict = {}
     net, guided = trainer.net, trainer._guided_loss
 

@@ -197,8 +197,10 @@ class Trainer:
         init = load_model(c.init) if c.init else None
         pre = (init_preprocessing(init, c) if init is not None
                else preprocessing_for(c.data, c.input_size or spec.input_size, c.crop))
-        # checked before any image is decoded or embedded: a mismatch is found in a second, not after minutes
-        self.teacher_net = self._online_teacher(pre) if c.teacher_online else None
+        teacher = load_model(c.teacher) if c.teacher else None  # loaded once: targets, and the online teacher
+        if teacher is not None and c.teacher_online:
+            # checked before any image is decoded or embedded: a mismatch is found in a second, not after minutes
+            self._check_online_teacher(teacher, pre)
         dataset = FaceDataset.from_folders(c.data, exclude=read_exclude(c.exclude), dedupe=c.dedupe)
         self.validator: Validator | None = None
         # held-out faces, the readable ones among them, and their labels: for the open-set thresholds
@@ -227,7 +229,7 @@ class Trainer:
         if c.teacher:
             from faceprint.training.teacher import teacher_embeddings
 
-            emb, ok = teacher_embeddings(c.teacher, [dataset.paths[i] for i in self.good], cache_dir, c.progress,
+            emb, ok = teacher_embeddings(teacher, [dataset.paths[i] for i in self.good], cache_dir, c.progress,
                                          c.teacher_input)
             shift = np.zeros(emb.shape[1], np.float32)
             if c.teacher_center and ok.any():  # the mean of this run's own training targets only
@@ -237,6 +239,10 @@ class Trainer:
             self.teacher = torch.from_numpy(emb.astype(np.float32)), torch.from_numpy(ok)
             self.teacher_shift = torch.from_numpy(shift)  # the online teacher's targets are centred the same way
             log.info("teacher targets for %d of %d training images", int(ok.sum()), len(ok))
+        self.teacher_net: FaceEmbedder | None = None  # the frozen teacher network, with teacher_online
+        if teacher is not None and c.teacher_online:
+            teacher.eval().requires_grad_(False)
+            self.teacher_net = teacher.to(memory_format=torch.channels_last) if c.channels_last else teacher  # type: ignore[call-overload]
         if self.world > 1 and self.main:
             tdist.barrier()
 
@@ -282,9 +288,8 @@ class Trainer:
             (self.run_dir / "config.yaml").write_text(yaml.safe_dump(c.to_dict(), sort_keys=False))
 
     # -- set-up helpers ----------------------------------------------------------------------------------------
-    def _online_teacher(self, pre: Preprocessing) -> FaceEmbedder:
-        """The teacher network, frozen, for embedding the student's own input tensors."""
-        teacher = load_model(self.config.teacher)  # type: ignore[arg-type]
+    def _check_online_teacher(self, teacher: FaceEmbedder, pre: Preprocessing) -> None:
+        """An online teacher embeds the student's own input tensors: it must see faces as the student does."""
         mine, theirs = ({k: v for k, v in p.to_dict().items() if k != "pad"}  # pad: how much is stored, not seen
                         for p in (pre, teacher.preprocessing))
         if mine != theirs:
@@ -292,8 +297,6 @@ class Trainer:
                              f"preprocessing): student {mine}, teacher {theirs}")
         if teacher.config.embedding_size != self.config.embedding_size:
             raise InputError(f"teacher_online needs the teacher's embedding size ({teacher.config.embedding_size})")
-        teacher.eval().requires_grad_(False)
-        return teacher.to(memory_format=torch.channels_last) if self.config.channels_last else teacher  # type: ignore[call-overload]
 
     @torch.no_grad()
     def _init_from(self, init: FaceEmbedder, sample: int = 1024) -> None:
