@@ -221,6 +221,73 @@ def test_online_teacher_targets_are_its_view_of_each_input(faces, tmp_path, monk
         TrainConfig(data=[str(faces)], teacher_online=True).validate()
 
 
+def test_unlabelled_photos_are_taught_by_the_teacher_only(faces, tmp_path):
+    """--unlabelled: photos without labels join every batch after the P x K faces, get teacher targets, are drawn
+    the same on a resumed run, and never enter a triplet (the miner sees exactly the labelled rows); folders named
+    in --exclude are left out, and with --exclude, photos outside any person's folder are refused."""
+    from faceprint.data import FaceDataset
+    from faceprint.data.synthetic import make_synthetic_faces
+    from faceprint.miners import Triplets
+
+    teacher = str(train(_config(faces, tmp_path, steps=2), tmp_path / "teacher").run_dir / "best.pt")
+    train_part, held_part = FaceDataset.from_folders(faces).split_identities(0.25, TrainConfig().seed)
+    held_name, kept_name = held_part.identities[0], train_part.identities[0]
+    free = make_synthetic_faces(tmp_path / "free", identities=5, images_per_identity=4, size=64, seed=11)
+    for i, name in enumerate(["Some_Test_Person", "loose", held_name, kept_name, "other"]):
+        shutil.move(str(free / f"id_{i:03d}"), str(free / f"tmp_{i}"))
+        shutil.move(str(free / f"tmp_{i}"), str(free / name))
+    for i, f in enumerate(sorted((free / "loose").glob("*.jpg"))):  # loose photos, straight in the folder
+        shutil.move(str(f), str(free / f"loose_{i}.jpg"))
+    cfg = _config(faces, tmp_path, steps=4, teacher=teacher, teacher_input="crops", relation_weight=1.0,
+                  tail_weight=1.0, unlabelled=[str(free)], unlabelled_per_batch=10)
+    trainer = Trainer(cfg, tmp_path / "student")
+    n = trainer.n_labelled
+    # a person the validation split holds out is not trained on unlabelled either; another person's photos are
+    assert {Path(trainer.paths[i]).parent.name for i in trainer.good[n:]} == {"Some_Test_Person", "free", kept_name,
+                                                                              "other"}
+    assert len(trainer.good) - n == 16
+    assert (trainer.labels[:n] >= 0).all() and (trainer.labels[n:] == -1).all()
+    assert trainer.teacher[1].all() and len(trainer.teacher[0]) == len(trainer.good)
+    mined: list = []
+    miner = trainer.miner
+
+    class Spy:
+        stats = property(lambda self: miner.stats)
+
+        def __call__(self, emb, labels, dist=None):
+            tri = miner(emb, labels, dist=dist)
+            mined.append((emb.detach().clone(), labels.clone(), tri))
+            return tri
+
+    trainer.miner = Spy()
+    row = trainer.train_step(1)
+    assert np.isfinite(row["loss"]) and row["distill"] > 0 and np.isfinite(row["tail"])
+    idx = trainer._batch(1)
+    assert len(idx) == cfg.p * cfg.k + 10 and (idx[: cfg.p * cfg.k] < n).all() and (idx[cfg.p * cfg.k :] >= n).all()
+    np.testing.assert_array_equal(idx, trainer._batch(1))  # a pure function of the step
+    emb, labels, tri = mined[0]
+    assert len(labels) == cfg.p * cfg.k and (labels >= 0).all()
+    again = miner(emb, labels)
+    for a, b in zip(tri, again):
+        torch.testing.assert_close(a, b)
+    assert isinstance(tri, Triplets) and int(torch.stack(list(tri)).max()) < cfg.p * cfg.k
+    exclude = tmp_path / "exclude.txt"
+    exclude.write_text("Some_Test_Person\n")
+    with pytest.raises(InputError, match="lie directly in it"):
+        Trainer(_config(faces, tmp_path, teacher=teacher, teacher_input="crops", unlabelled=[str(free)],
+                        exclude=str(exclude)), tmp_path / "refused")
+    for f in free.glob("loose_*.jpg"):
+        f.unlink()
+    kept = Trainer(_config(faces, tmp_path, teacher=teacher, teacher_input="crops", unlabelled=[str(free)],
+                           exclude=str(exclude)), tmp_path / "kept")
+    paths = {Path(kept.paths[i]).parent.name for i in kept.good[kept.n_labelled :]}
+    assert paths == {kept_name, "other"}
+    with pytest.raises(InputError, match="give --teacher"):
+        TrainConfig(data=[str(faces)], unlabelled=[str(free)]).validate()
+    with pytest.raises(InputError, match="online mining"):
+        TrainConfig(data=[str(faces)], unlabelled=[str(free)], teacher=teacher, mining="offline").validate()
+
+
 def test_teacher_targets_follow_file_contents_not_paths_or_times(faces, tmp_path, caplog):
     """A copied, moved or re-timestamped dataset (a fresh checkout, a re-mounted share) is not embedded again; a
     changed photo is."""

@@ -31,6 +31,10 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
         if f.name == "data":
             p.add_argument("--data", action="append", metavar="DIR", help="folder-per-identity root (repeatable)")
             continue
+        if f.name == "unlabelled":
+            g.add_argument("--unlabelled", action="append", metavar="DIR",
+                           help="photos without identity labels, taught by --teacher only (repeatable)")
+            continue
         t = _field_type(f)
         if t is bool:
             g.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None)

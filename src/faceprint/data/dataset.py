@@ -99,3 +99,24 @@ class FaceDataset:
         n_out = max(1, int(round(fraction * self.num_identities)))
         held = np.isin(self.labels, order[:n_out])
         return self.subset(np.flatnonzero(~held)), self.subset(np.flatnonzero(held))
+
+
+def unlabelled_photos(roots: Sequence[Path | str], exclude: Iterable[str] = (),
+                      loose: bool = True) -> list[Path]:
+    """Every image under `roots` (sub-folders too), for training without labels. An image inside a sub-folder named
+    in `exclude` is left out, at any depth: a folder-per-identity set keeps its test people out that way. Images
+    not inside any sub-folder can't be checked against `exclude`; `loose=False` refuses them (the LFW benchmark
+    must prove that no test person's photo is trained on)."""
+    excluded = set(exclude)
+    out: list[Path] = []
+    for root in map(Path, roots):
+        if not root.is_dir():
+            raise MissingFileError(f"unlabelled photos: folder not found: {root}")
+        found = sorted(f for f in root.rglob("*") if is_image_file(f) and not f.is_dir())
+        if not loose and (stray := [f for f in found if f.parent == root]):
+            raise InputError(f"{root}: {len(stray)} images lie directly in it (e.g. {stray[0].name}); here unlabelled "
+                             "photos must sit in folders named by person so that the test people can be left out")
+        out += [f for f in found if not excluded.intersection(f.relative_to(root).parts[:-1])]
+    if not out:
+        raise InputError(f"no unlabelled images found in {', '.join(map(str, roots))}")
+    return out

@@ -19,6 +19,11 @@ class TrainConfig:
     exclude: str | None = None  # file of identity names to leave out (one per line, or an LFW people file)
     cache_dir: str | None = None  # decode cache (default ~/.cache/faceprint or $FACEPRINT_CACHE)
     dedupe: bool = True  # a file name seen again under one identity in a later --data root is the same photo
+    # Photos without identity labels (a folder of images, sub-folders read too; identity folders named in `exclude`
+    # are left out): the teacher's embeddings teach them through the distillation and relational terms, and they
+    # are never the anchor, positive or negative of a triplet, so two photos of one person do no harm. Needs a teacher.
+    unlabelled: list[str] = field(default_factory=list)
+    unlabelled_per_batch: int = 64  # unlabelled faces added to each batch when `unlabelled` is given
     # Model
     backbone: str = "resnet18_half"
     input_size: int | None = None  # default: the backbone's own size
@@ -126,6 +131,15 @@ class TrainConfig:
         if self.teacher is None and (self.teacher_margin > 0 or self.relation_weight > 0 or self.tail_weight > 0
                                      or self.teacher_online):
             raise InputError("teacher_margin, relation_weight, tail_weight and teacher_online need a teacher model")
+        if self.unlabelled:
+            if self.teacher is None:
+                raise InputError("unlabelled photos teach only through a teacher's embeddings: give --teacher")
+            if self.mining == "offline":
+                raise InputError("unlabelled photos need online mining (offline batches are made of triplets)")
+            if self.distill_weight == 0 and self.relation_weight == 0:
+                raise InputError("unlabelled photos teach only through distill_weight or relation_weight; both are 0")
+            if self.unlabelled_per_batch < 1:
+                raise InputError(f"unlabelled_per_batch must be >= 1, got {self.unlabelled_per_batch}")
         if not 0 <= self.teacher_center_fraction <= 1:
             raise InputError(f"teacher_center_fraction must be in [0, 1], got {self.teacher_center_fraction}")
         if min(self.distill_weight, self.relation_weight, self.teacher_margin, self.tail_weight) < 0:
@@ -151,6 +165,7 @@ class TrainConfig:
         unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise InputError(f"unknown training settings: {', '.join(sorted(unknown))}")
-        if isinstance(values.get("data"), str):
-            values["data"] = [values["data"]]
+        for key in ("data", "unlabelled"):
+            if isinstance(values.get(key), str):
+                values[key] = [values[key]]
         return cls(**values)

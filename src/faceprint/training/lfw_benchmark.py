@@ -100,14 +100,18 @@ def lfw_benchmark(
             exclude.write_text("\n".join(held) + "\n")
             cfg = replace(base, data=[str(lfw_train), *outside], exclude=str(exclude))
         jobs.append((cfg, out / f"split{gi}"))
-    if base.teacher and outside and any(not (run / "done").exists() for _, run in jobs):
+    if base.teacher and (outside or base.unlabelled) and any(not (run / "done").exists() for _, run in jobs):
         # The outside data are in every split: their teacher targets once, before the splits start side by side.
         # LFW images are each in one split's training only and are embedded there.
         from faceprint.data import FaceDataset
+        from faceprint.data.dataset import unlabelled_photos
         from faceprint.training.teacher import teacher_embeddings
 
-        teacher_embeddings(base.teacher, FaceDataset.from_folders(outside, dedupe=base.dedupe).paths,
-                           Path(base.cache_dir) if base.cache_dir else None, progress, base.teacher_input)
+        shared = FaceDataset.from_folders(outside, dedupe=base.dedupe).paths if outside else []
+        if base.unlabelled:  # the unlabelled photos of no LFW person: every split trains on those
+            shared += unlabelled_photos(base.unlabelled, {n for fold in people for n, _ in fold})
+        teacher_embeddings(base.teacher, shared, Path(base.cache_dir) if base.cache_dir else None, progress,
+                           base.teacher_input)
     if parallel > 1:
         ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no forked OpenMP state
         with ProcessPoolExecutor(min(parallel, len(jobs)), mp_context=ctx) as pool:

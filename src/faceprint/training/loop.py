@@ -31,6 +31,7 @@ from faceprint.data import (
     read_lfw_people,
 )
 from faceprint.data.alignment import read_alignment
+from faceprint.data.dataset import unlabelled_photos
 from faceprint.errors import InputError, RunExistsError
 from faceprint.evaluation import VerificationReport
 from faceprint.evaluation.identification import calibrate_open_set
@@ -186,7 +187,7 @@ class Trainer:
         if c.bf16 and cpu_has_native_bf16() is False:  # training runs on the CPU
             log.warning("--bf16 on a CPU without AVX512-BF16 or AMX: bfloat16 is emulated here and a step runs several "
                         "times slower than in float32 (measured ~10x); use --no-bf16 on this machine")
-        batch = c.p * c.k + c.extra_negatives
+        batch = c.p * c.k + c.extra_negatives + (c.unlabelled_per_batch if c.unlabelled else 0)
         if batch % self.world:
             raise InputError(f"the batch ({batch} images) must split evenly over {self.world} processes")
         cache_dir = Path(c.cache_dir) if c.cache_dir else None
@@ -201,14 +202,17 @@ class Trainer:
         if teacher is not None and c.teacher_online:
             # checked before any image is decoded or embedded: a mismatch is found in a second, not after minutes
             self._check_online_teacher(teacher, pre)
-        dataset = FaceDataset.from_folders(c.data, exclude=read_exclude(c.exclude), dedupe=c.dedupe)
+        excluded = read_exclude(c.exclude)
+        dataset = FaceDataset.from_folders(c.data, exclude=excluded, dedupe=c.dedupe)
         self.validator: Validator | None = None
+        held_names: set[str] = set()
         # held-out faces, the readable ones among them, and their labels: for the open-set thresholds
         self.open_set: tuple[DecodedImages, np.ndarray, np.ndarray] | None = None
         if c.val_pairs:
             self.validator = Validator.from_lfw(c.val_pairs, c.val_dir, pre, c.far, cache_dir, c.progress)  # type: ignore[arg-type]
         elif c.val_split > 0:
             dataset, held_out = dataset.split_identities(c.val_split, c.seed)
+            held_names = {held_out.identities[i] for i in np.unique(held_out.labels)}  # nor in the unlabelled photos
             pairs = make_pairs(held_out, c.val_num_pairs, c.seed)
             self.validator = Validator(PairSet.from_pairs(pairs), pre, c.far, cache_dir, c.progress, "held-out identities")
             held_images = DecodedImages(held_out.paths, pre.load, pre.stored_size, pre.to_dict(), cache_dir,
@@ -216,20 +220,26 @@ class Trainer:
             keep = np.setdiff1d(np.arange(len(held_out)), held_images.bad)
             if len(np.unique(held_out.labels[keep])) >= 5:
                 self.open_set = (held_images, keep, held_out.labels[keep])
+        # with --exclude, photos that no person's folder holds could be anyone: refused
+        unlabelled = unlabelled_photos(c.unlabelled, excluded | held_names, loose=c.exclude is None) if c.unlabelled \
+            else []
         self.dataset = dataset
-        self.images = DecodedImages(dataset.paths, pre.load, pre.stored_size, pre.to_dict(), cache_dir,
-                                    progress=c.progress)
+        self.paths = paths = dataset.paths + unlabelled  # labelled first: rows of `good` below n_labelled are labelled
+        self.images = DecodedImages(paths, pre.load, pre.stored_size, pre.to_dict(), cache_dir, progress=c.progress)
         for i in self.images.bad:
-            log.warning("left out of training: %s (%s)", dataset.paths[i], self.images.bad_reasons.get(i, "unreadable"))
-        self.good = np.setdiff1d(np.arange(len(dataset)), self.images.bad)
-        self.labels = dataset.labels[self.good]
-        self.sampler = PKSampler(self.labels, c.p, c.k, c.extra_negatives, c.small_identities, seed=c.seed,
-                                 identity_power=c.identity_power)
+            log.warning("left out of training: %s (%s)", paths[i], self.images.bad_reasons.get(i, "unreadable"))
+        self.good = np.setdiff1d(np.arange(len(paths)), self.images.bad)
+        self.labels = np.concatenate([dataset.labels, np.full(len(unlabelled), -1, dataset.labels.dtype)])[self.good]
+        self.n_labelled = int(np.sum(self.good < len(dataset)))
+        self.sampler = PKSampler(self.labels[: self.n_labelled], c.p, c.k, c.extra_negatives, c.small_identities,
+                                 seed=c.seed, identity_power=c.identity_power)
+        if unlabelled:
+            log.info("%d unlabelled photos, %d per batch", len(self.good) - self.n_labelled, c.unlabelled_per_batch)
         self.teacher: tuple[torch.Tensor, torch.Tensor] | None = None  # (targets, has target) per good image
         if c.teacher:
             from faceprint.training.teacher import teacher_embeddings
 
-            emb, ok = teacher_embeddings(teacher, [dataset.paths[i] for i in self.good], cache_dir, c.progress,
+            emb, ok = teacher_embeddings(teacher, [paths[i] for i in self.good], cache_dir, c.progress,
                                          c.teacher_input)
             shift = np.zeros(emb.shape[1], np.float32)
             if c.teacher_center and ok.any():  # the mean of this run's own training targets only
@@ -248,7 +258,9 @@ class Trainer:
 
         torch.manual_seed(c.seed)  # the initial weights
         info: dict[str, Any] = {
-            "data": [str(d) for d in c.data], "identities": dataset.num_identities, "images": len(self.good),
+            "data": [str(d) for d in c.data], "identities": dataset.num_identities, "images": self.n_labelled,
+            **({"unlabelled": {"folders": [str(d) for d in c.unlabelled], "images": len(self.good) - self.n_labelled}}
+               if c.unlabelled else {}),
             "recipe": {k: v for k, v in c.to_dict().items() if k not in ("progress", "cache_dir")}}
         if init is not None:
             info["init"] = {"file": str(c.init), "fingerprint": init.fingerprint,
@@ -347,7 +359,7 @@ class Trainer:
         if self.offline is not None:
             idx, triplets = self.offline.next_batch(step)
         else:
-            idx, triplets = self.sampler.batch(step), None
+            idx, triplets = self._batch(step), None
         if len(idx) == 0:  # offline mining found no triplet in its subset: nothing to learn from this step
             return {"step": step, "loss": float("nan"), "num_triplets": 0, "images_per_s": 0.0}
         if self.world > 1 and len(idx) % self.world:  # offline batches vary in size: repeat the last face to split
@@ -366,7 +378,9 @@ class Trainer:
         if triplets is None:
             if isinstance(self.miner, SemiHardMiner) and c.policy == "random":
                 self.miner.generator = gen
-            triplets = self.miner(emb, labels, dist=dist)
+            n = int((labels >= 0).sum())  # unlabelled faces come last and take no part in a triplet
+            triplets = self.miner(emb[:n], labels[:n], dist=dist[:n, :n]) if n < len(labels) else \
+                self.miner(emb, labels, dist=dist)
             mined = self.miner.stats
         else:  # the subset's mining figures, then this batch's by the miner's own definitions
             mined = {**self.offline.stats, **self.miner.record(dist, labels, triplets)}  # type: ignore[union-attr]
@@ -391,6 +405,17 @@ class Trainer:
             "images_per_s": len(idx) / (time.perf_counter() - t0),
         }
         return row
+
+    def _batch(self, step: int) -> np.ndarray:
+        """The sampler's P x K (+ extra negatives), then this step's unlabelled faces (rows of `good` from
+        n_labelled on), drawn as a pure function of (seed, step) so a resumed run draws the same."""
+        idx = self.sampler.batch(step)
+        n_free = len(self.good) - self.n_labelled
+        if n_free == 0:
+            return idx
+        rng = np.random.default_rng([self.config.seed, 3, step])
+        free = self.n_labelled + rng.choice(n_free, min(self.config.unlabelled_per_batch, n_free), replace=False)
+        return np.concatenate([idx, free])
 
     @torch.no_grad()
     def _teacher_views(self, x: torch.Tensor) -> torch.Tensor:
@@ -418,7 +443,8 @@ class Trainer:
         loss = self.loss_fn(emb, triplets, dist=dist, margins=margins)
         distill = self.distill_fn(emb, target, has) if c.distill_weight > 0 else emb.sum() * 0
         relation = self.relation_fn(dist, target, has) if c.relation_weight > 0 else emb.sum() * 0
-        tail = self.tail_fn(dist, target, labels, has) if c.tail_weight > 0 else emb.sum() * 0
+        n = int((labels >= 0).sum())  # the tail is about people: labelled faces only (they come first)
+        tail = self.tail_fn(dist[:n, :n], target[:n], labels[:n], has[:n]) if c.tail_weight > 0 else emb.sum() * 0
         total = loss + c.distill_weight * distill + c.relation_weight * relation + c.tail_weight * tail
         return total, {"distill": float(distill.detach()), "relation": float(relation.detach()),
                        "tail": float(tail.detach())}
