@@ -379,8 +379,7 @@ class Trainer:
             if isinstance(self.miner, SemiHardMiner) and c.policy == "random":
                 self.miner.generator = gen
             n = int((labels >= 0).sum())  # unlabelled faces come last and take no part in a triplet
-            triplets = self.miner(emb[:n], labels[:n], dist=dist[:n, :n]) if n < len(labels) else \
-                self.miner(emb, labels, dist=dist)
+            triplets = self.miner(emb[:n], labels[:n], dist=dist[:n, :n])
             mined = self.miner.stats
         else:  # the subset's mining figures, then this batch's by the miner's own definitions
             mined = {**self.offline.stats, **self.miner.record(dist, labels, triplets)}  # type: ignore[union-attr]
