@@ -125,12 +125,15 @@ def _identified(path: str, box: np.ndarray, r: Identification) -> IdentifiedFace
                           [{"identity": c.identity, "distance": c.distance} for c in r.candidates])
 
 
-def open_gallery(location: str | Path, model: FaceEmbedder, create: bool = True) -> Gallery:
+def open_gallery(location: str | Path, model: FaceEmbedder, create: bool = True, keep_crops: bool = True) -> Gallery:
     """A gallery for this model (made if `create`): a SQLite file, or a PostgreSQL database given as
-    postgresql://user@host/db (shared by processes on several hosts). One made by another model is refused."""
+    postgresql://user@host/db (shared by processes on several hosts). One made by another model is refused (with
+    how to migrate it). A gallery made with keep_crops=False never stores face crops (and cannot be migrated
+    without the original photos)."""
     from faceprint.applications.postgres import open_gallery_at
 
-    return open_gallery_at(location, model.fingerprint, model.config.embedding_size, model.distance, create=create)
+    return open_gallery_at(location, model.fingerprint, model.config.embedding_size, model.distance, create=create,
+                           keep_crops=keep_crops)
 
 
 @dataclass

@@ -43,6 +43,7 @@ class EmbeddingSet:
     boxes: np.ndarray | None = None
     face_index: np.ndarray | None = None
     fallbacks: list[str] = field(default_factory=list)  # photos embedded from a centre crop (not saved)
+    crops: list | None = None  # per row, the FaceCrop a gallery keeps (when asked for; not saved)
 
     def __post_init__(self) -> None:
         n = len(self.paths)
@@ -153,6 +154,7 @@ def embed_photos(
     workers: int | None = None,
     fps: float = 1.0,
     min_face: float = 20.0,
+    keep_crops: bool = False,
 ) -> EmbeddingSet:
     """Raw photos (files, or (name, RGB array) pairs): detect and align each face as the model expects, then embed.
     A photo without a face, or unreadable, is listed in `skipped` and the rest goes on; a photo with several faces
@@ -168,9 +170,9 @@ def embed_photos(
     from faceprint.data.video import frame_name, is_video_file, read_frames
     from faceprint.detection.pipeline import FaceAligner
 
-    aligner = aligner or FaceAligner(model.preprocessing, select=select, min_face=min_face)
+    aligner = aligner or FaceAligner(model.preprocessing, select=select, min_face=min_face, keep_crops=keep_crops)
     ids = list(identities) if identities is not None else [""] * len(paths)
-    stored, rows, skipped = [], [], []
+    stored, rows, skipped, crops = [], [], [], []
     owners: deque[str] = deque()  # the identity of each item handed to the aligner, in order
 
     def items():  # type: ignore[no-untyped-def]
@@ -198,10 +200,12 @@ def embed_photos(
         for f in faces:
             stored.append(model.preprocessing.from_array(f.image))
             rows.append((name, ident, f.face.box, f.index))
+            crops.append(f.crop)
     fp, config = model.embedding_identity(flip)
     emb = model.embed(np.stack(stored), flip=flip) if stored else np.zeros((0, config["embedding_size"]), np.float32)
     return EmbeddingSet(emb, [r[0] for r in rows], [r[1] for r in rows], fp, config, skipped,
-                        np.array([r[2] for r in rows], np.float32).reshape(-1, 4), np.array([r[3] for r in rows]))
+                        np.array([r[2] for r in rows], np.float32).reshape(-1, 4), np.array([r[3] for r in rows]),
+                        crops=crops if aligner.keep_crops else None)
 
 
 def shard_path(out: str | Path, index: int, count: int) -> Path:

@@ -73,7 +73,8 @@ class Pipeline:
 
     def __init__(self, model: FaceEmbedder, input: str = "photos", select: str = "best", min_face: float = 20.0,
                  flip: str | None = None, fps: float = 1.0, workers: int | None = None, cache_dir: Path | None = None,
-                 progress: bool = False, no_face: str = "skip", detector: Detector | None = None) -> None:
+                 progress: bool = False, no_face: str = "skip", detector: Detector | None = None,
+                 keep_crops: bool = False) -> None:
         if input not in INPUTS:
             raise InputError(f"input must be one of {INPUTS}, got {input!r}")
         if no_face not in NO_FACE:
@@ -83,6 +84,8 @@ class Pipeline:
         self.progress, self.no_face = progress, no_face
         self._aligner: FaceAligner | None = None
         self._detector = detector  # default: faceprint's MTCNN, looking for faces of min_face pixels and up
+        # each row of embed() also carries the FaceCrop a gallery keeps (EmbeddingSet.crops), for enrolment
+        self.keep_crops = keep_crops
 
     @property
     def distance(self) -> Distance:
@@ -95,7 +98,7 @@ class Pipeline:
             from faceprint.detection.pipeline import FaceAligner
 
             self._aligner = FaceAligner(self.model.preprocessing, self._detector, select=self.select,
-                                        min_face=self.min_face)
+                                        min_face=self.min_face, keep_crops=self.keep_crops)
         return self._aligner
 
     # -- photo -> faces -> aligned face -------------------------------------------------------------------------
@@ -132,8 +135,14 @@ class Pipeline:
             videos = [p for p in items if is_video_file(p)]
             if videos:
                 raise InputError(f"{videos[0]}: a video's frames are photos, not face crops")
-            return embed_paths(self.model, items, identities, flip=self.flip, cache_dir=self.cache_dir,
-                               progress=self.progress)
+            es = embed_paths(self.model, items, identities, flip=self.flip, cache_dir=self.cache_dir,
+                             progress=self.progress)
+            if self.keep_crops:
+                from faceprint.data.images import read_image
+                from faceprint.detection.crops import image_crop
+
+                es.crops = [image_crop(read_image(p)) for p in es.paths]
+            return es
         es = embed_photos(self.model, items, identities, select=self.select, flip=self.flip, progress=self.progress,
                           aligner=self.aligner, workers=self.workers, fps=self.fps, min_face=self.min_face)
         if self.no_face == "centre_crop":
@@ -148,8 +157,13 @@ class Pipeline:
     def _embed_crop_arrays(self, images: list[np.ndarray], identities: Sequence[str] | None) -> EmbeddingSet:
         emb = self.model.embed(images, flip=self.flip)
         n = len(images)
-        return EmbeddingSet(emb, [f"<array {i}>" for i in range(n)], list(identities or [""] * n),
-                            *self.model.embedding_identity(self.flip))
+        es = EmbeddingSet(emb, [f"<array {i}>" for i in range(n)], list(identities or [""] * n),
+                          *self.model.embedding_identity(self.flip))
+        if self.keep_crops:
+            from faceprint.detection.crops import image_crop
+
+            es.crops = [image_crop(im) for im in images]
+        return es
 
     def _centre_crop_fallback(self, es: EmbeddingSet, identities: Sequence[str] | None, items: list) -> None:
         """Photos where no face was found, embedded from their centre crop (as the FaceNet paper did for LFW)."""
@@ -169,6 +183,8 @@ class Pipeline:
         es.identities += crops.identities
         es.boxes = np.concatenate([es.boxes, crops.boxes])
         es.face_index = np.concatenate([es.face_index, crops.face_index])
+        if es.crops is not None:
+            es.crops += crops.crops or [None] * len(crops.paths)
         es.skipped = [s for s in es.skipped if not s.endswith("no face found")] + crops.skipped
         es.fallbacks = list(no_face)
 

@@ -2,6 +2,13 @@
 
 The gallery records the fingerprint of the model that made its embeddings and refuses any other model. Every
 write is one transaction: an interrupted enrolment leaves the gallery as it was before it.
+
+So that a gallery outlives its model, it keeps by default a small JPEG of the region around each enrolled face
+(`crops`, written in the same transaction as the face's embedding; faceprint.detection.crops): another model can
+then embed every face again (`migrate`, faceprint.applications.migration) without the original photos. Face images
+are biometric data: a gallery made with keep_crops=False never stores them (fixed at creation, header key `crops`),
+and `forget_crops` erases them from one that did. A migration stages the new embeddings in `migration` as they
+are made (resumable), and `switch` replaces the old ones and the model in one transaction.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from faceprint import __version__
+from faceprint.detection.crops import FaceCrop
 from faceprint.distances import Distance, get_distance
 from faceprint.errors import FaceprintError, ModelMismatchError
 from faceprint.search.index import ExactIndex, FaissIndex, SearchIndex, use_faiss
@@ -36,7 +44,12 @@ CREATE TABLE IF NOT EXISTS faces (
     embedding BLOB NOT NULL,
     UNIQUE (content_sha256, face_index)
 );
+CREATE TABLE IF NOT EXISTS crops (face_id INTEGER PRIMARY KEY, jpeg BLOB NOT NULL, box TEXT, landmarks TEXT);
+CREATE TABLE IF NOT EXISTS migration (
+    face_id INTEGER PRIMARY KEY, target TEXT NOT NULL, embedding BLOB, note TEXT NOT NULL DEFAULT ''
+);
 """
+CROPS_KEEP, CROPS_NONE = "keep", "none"
 
 
 class GalleryError(FaceprintError, ValueError):
@@ -66,29 +79,59 @@ class Identification:
 BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another process's transaction before giving up
 
 
+@dataclass
+class StoredFace:
+    """An enrolled face as a migration reads it."""
+
+    id: int
+    identity: str
+    source: str
+    content_sha256: str
+    face_index: int
+    crop: FaceCrop | None
+
+
 class Gallery:
     """One SQLite file. Many processes may read and write it at once: WAL journal (readers never block the writer),
     writers queue on SQLite's lock for up to BUSY_TIMEOUT_S, and every write takes the lock first (BEGIN
-    IMMEDIATE), so two writers never deadlock half-way through a transaction."""
+    IMMEDIATE), so two writers never deadlock half-way through a transaction.
 
-    def __init__(self, path: str | Path, fingerprint: str, embedding_size: int, distance: str | Distance,
-                 create: bool = True) -> None:
-        self.fingerprint = fingerprint
-        self.distance = get_distance(distance)
-        self.embedding_size = embedding_size
+    fingerprint=None opens an existing gallery whatever its model (for `gallery info`, `migrate`,
+    `forget-crops`): the fingerprint, size and distance are then the gallery's own."""
+
+    def __init__(self, path: str | Path, fingerprint: str | None, embedding_size: int | None = None,
+                 distance: str | Distance | None = None, create: bool = True, keep_crops: bool = True) -> None:
         self._matrix: tuple[np.ndarray, np.ndarray, list[str]] | None = None
         self._version: int | None = None
-        meta = self._open(path, create, [
-            ("format", "faceprint.gallery"), ("model_fingerprint", fingerprint),
-            ("embedding_size", str(embedding_size)), ("distance", self.distance.name),
-            ("created", time.strftime("%Y-%m-%dT%H:%M:%S")), ("faceprint_version", __version__)])
+        if fingerprint is None:
+            meta = self._open(path, False, [])
+        else:
+            meta = self._open(path, create, [
+                ("format", "faceprint.gallery"), ("model_fingerprint", fingerprint),
+                ("embedding_size", str(embedding_size)), ("distance", get_distance(distance).name),  # type: ignore[arg-type]
+                ("created", time.strftime("%Y-%m-%dT%H:%M:%S")), ("faceprint_version", __version__),
+                # fixed when the gallery is made; a gallery made before crops existed keeps them from now on
+                ("crops", CROPS_KEEP if keep_crops else CROPS_NONE)])
         if meta.get("format") != "faceprint.gallery":
             raise GalleryError(f"{self.path}: not a faceprint gallery")
-        if meta["model_fingerprint"] != fingerprint:
-            raise GalleryMismatchError(
-                f"{self.path}: gallery was built with model {meta['model_fingerprint']}, not with this model "
-                f"({fingerprint}); embeddings of different models cannot be compared: use that model or a new gallery"
-            )
+        self.fingerprint = meta["model_fingerprint"] if fingerprint is None else fingerprint
+        self.embedding_size = int(meta["embedding_size"]) if fingerprint is None else int(embedding_size)  # type: ignore[arg-type]
+        self.distance = get_distance(meta["distance"] if fingerprint is None else distance)  # type: ignore[arg-type]
+        self.crops_policy = meta.get("crops", CROPS_KEEP)
+        if meta["model_fingerprint"] != self.fingerprint:
+            raise GalleryMismatchError(f"{self.path}: {self.mismatch_advice(meta['model_fingerprint'])}")
+
+    def mismatch_advice(self, built_with: str) -> str:
+        """What happened and what to do, in one line, when this gallery is opened with a model it was not built with."""
+        stored = int(self._exec("SELECT COUNT(*) FROM crops").fetchone()[0])
+        faces = len(self)
+        how = (f"faceprint gallery migrate --gallery {self.path} --model NEW" if faces and stored == faces else
+               f"faceprint gallery migrate --gallery {self.path} --model NEW --photos DIR (it keeps no face crops"
+               + (f" for {faces - stored} of its {faces} faces" if stored else "")
+               + ", so the original photos are read again from their enrolled paths under DIR)")
+        return (f"gallery was built with model {built_with}, not with this model ({self.fingerprint}); embeddings "
+                f"of different models cannot be compared: use that model, or move the gallery to this one "
+                f"with `{how}`")
 
     def _open(self, path: str | Path, create: bool, header: list[tuple[str, str]]) -> dict[str, str]:
         """Connect (creating the schema and header if asked and absent); returns the gallery's header."""
@@ -150,15 +193,25 @@ class Gallery:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def enroll(self, items: Iterable[tuple[str, str, str, int, np.ndarray]]) -> tuple[int, int]:
-        """Add (name, source, content_sha256, face_index, embedding) rows in one transaction.
+    def _check_model(self) -> None:
+        """Inside a transaction: the gallery still belongs to this model (a migration may have moved it since)."""
+        now = self._exec("SELECT value FROM meta WHERE key = 'model_fingerprint'").fetchone()[0]
+        if now != self.fingerprint:
+            raise GalleryMismatchError(f"{self.path}: the gallery was moved to model {now} while it was open with "
+                                       f"model {self.fingerprint}; open it again with that model")
+
+    def enroll(self, items: Iterable[tuple]) -> tuple[int, int]:
+        """Add (name, source, content_sha256, face_index, embedding[, crop]) rows in one transaction.
 
         The same image content again is skipped (idempotent); under another name it is an error, and nothing of
-        this call is written. Returns (added, already present).
+        this call is written. A FaceCrop is stored with its face unless the gallery keeps none. Returns (added,
+        already present).
         """
         added = present = 0
         with self.transaction():
-            for name, source, sha, face_index, emb in items:
+            self._check_model()
+            for name, source, sha, face_index, emb, *rest in items:
+                crop = rest[0] if rest else None
                 if emb.shape != (self.embedding_size,):
                     raise GalleryError(f"{source}: embedding of size {emb.shape} for a {self.embedding_size}-d gallery")
                 if not np.isfinite(emb).all():
@@ -176,15 +229,30 @@ class Gallery:
                 self._exec(
                     "INSERT INTO faces (identity_id, source, content_sha256, face_index, embedding) "
                     "VALUES (?, ?, ?, ?, ?)", (ident, source, sha, face_index, emb.astype(np.float32).tobytes()))
+                if crop is not None and self.crops_policy == CROPS_KEEP:
+                    face_id = self._exec("SELECT id FROM faces WHERE content_sha256 = ? AND face_index = ?",
+                                         (sha, face_index)).fetchone()[0]
+                    self._exec("INSERT INTO crops (face_id, jpeg, box, landmarks) VALUES (?, ?, ?, ?)",
+                               (face_id, crop.jpeg, _points(crop.box), _points(crop.landmarks)))
                 added += 1
         self._matrix = None
         return added, present
+
+    def enrolled_content(self) -> dict[str, tuple[str, int]]:
+        """{content hash: (identity, faces)} of the photos with a face in the gallery: what a rerun of an enrolment
+        skips."""
+        rows = self._exec("SELECT f.content_sha256, MIN(i.name), COUNT(*) FROM faces f JOIN identities i "
+                          "ON f.identity_id = i.id GROUP BY f.content_sha256").fetchall()
+        return {r[0]: (r[1], int(r[2])) for r in rows}
 
     def remove(self, name: str) -> int:
         with self.transaction():
             row = self._exec("SELECT id FROM identities WHERE name = ?", (name,)).fetchone()
             if row is None:
                 raise GalleryError(f"no identity {name!r} in {self.path}")
+            for table in ("crops", "migration"):
+                self._exec(f"DELETE FROM {table} WHERE face_id IN (SELECT id FROM faces WHERE identity_id = ?)",
+                           (row[0],))
             n = self._exec("DELETE FROM faces WHERE identity_id = ?", (row[0],)).rowcount
             self._exec("DELETE FROM identities WHERE id = ?", (row[0],))
         self._matrix = None
@@ -217,6 +285,7 @@ class Gallery:
         if self._matrix is None or version != self._version:
             self._version = version
             with self.transaction(write=False):  # one consistent snapshot of both tables
+                self._check_model()
                 rows = self._exec("SELECT identity_id, embedding FROM faces ORDER BY id").fetchall()
                 names = dict(self._exec("SELECT id, name FROM identities").fetchall())
             ids = sorted(names)
@@ -225,6 +294,97 @@ class Gallery:
                    if rows else np.zeros((0, self.embedding_size), np.float32))
             self._matrix = (emb, np.array([pos[r[0]] for r in rows], dtype=np.int64), [names[i] for i in ids])
         return self._matrix
+
+    # -- what the gallery holds, its crops, and moving it to another model ----------------------------------------
+    def info(self) -> dict[str, object]:
+        """Model, people, faces, crops and any migration under way, from one snapshot."""
+        with self.transaction(write=False):
+            meta = dict(self._exec("SELECT key, value FROM meta").fetchall())
+            people = int(self._exec("SELECT COUNT(*) FROM identities").fetchone()[0])
+            faces = int(self._exec("SELECT COUNT(*) FROM faces").fetchone()[0])
+            crops = int(self._exec("SELECT COUNT(*) FROM crops").fetchone()[0])
+            staged = self._exec("SELECT target, COUNT(*) FROM migration GROUP BY target").fetchall()
+        return {"gallery": str(self.path), "model_fingerprint": meta["model_fingerprint"],
+                "embedding_size": int(meta["embedding_size"]), "distance": meta["distance"],
+                "people": people, "faces": faces, "crops": meta.get("crops", CROPS_KEEP), "faces_with_crops": crops,
+                "created": meta.get("created"), "migration": {t: int(n) for t, n in staged}}
+
+    def forget_crops(self) -> int:
+        """Erase every stored face crop and keep none from now on; returns how many were erased."""
+        with self.transaction():
+            n = int(self._exec("SELECT COUNT(*) FROM crops").fetchone()[0])
+            self._exec("DELETE FROM crops")
+            self._exec("INSERT OR IGNORE INTO meta VALUES ('crops', ?)", (CROPS_NONE,))
+            self._exec("UPDATE meta SET value = ? WHERE key = 'crops'", (CROPS_NONE,))
+        self.crops_policy = CROPS_NONE
+        self._erase_freed()
+        return n
+
+    def _erase_freed(self) -> None:
+        """Overwrite what deleted rows left in the file: SQLite keeps freed pages (and the WAL) until rewritten."""
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.db.execute("VACUUM")
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def stored_faces(self) -> list[StoredFace]:
+        """Every enrolled face with its crop (None where the gallery keeps none), in enrolment order."""
+        with self.transaction(write=False):
+            rows = self._exec(
+                "SELECT f.id, i.name, f.source, f.content_sha256, f.face_index, c.jpeg, c.box, c.landmarks "
+                "FROM faces f JOIN identities i ON f.identity_id = i.id LEFT JOIN crops c ON c.face_id = f.id "
+                "ORDER BY f.id").fetchall()
+        return [StoredFace(int(r[0]), r[1], r[2], r[3], int(r[4]),
+                           None if r[5] is None else FaceCrop(bytes(r[5]), _unpoints(r[6], (4,)),
+                                                              _unpoints(r[7], (5, 2))))
+                for r in rows]
+
+    def staged(self, target: str) -> set[int]:
+        """Ids of the faces whose embedding by model `target` is already staged."""
+        return {int(r[0]) for r in self._exec("SELECT face_id FROM migration WHERE target = ?", (target,))}
+
+    def stage(self, target: str, rows: Iterable[tuple[int, np.ndarray | None, str]]) -> None:
+        """Keep (face id, new embedding or None if the face cannot be embedded again, note) for a migration to
+        model `target`; staging for any other model (an abandoned migration) is dropped. One transaction."""
+        with self.transaction():
+            self._exec("DELETE FROM migration WHERE target <> ?", (target,))
+            for face_id, emb, note in rows:
+                self._exec("DELETE FROM migration WHERE face_id = ?", (face_id,))
+                self._exec("INSERT INTO migration (face_id, target, embedding, note) VALUES (?, ?, ?, ?)",
+                           (face_id, target, None if emb is None else emb.astype(np.float32).tobytes(), note))
+
+    def switch(self, target: str, embedding_size: int, distance: str | Distance
+               ) -> tuple[int, list[str], list[str]] | None:
+        """Move the gallery to model `target` in one transaction, if every face has a staged row: each embedding
+        is replaced, faces staged without one are removed (and people left without a face), and the header names
+        the new model. Returns (faces moved, "source: note" of each removed face, and of each moved face with a
+        note), or None when faces without a staged row remain (enrolled meanwhile): stage those, then switch
+        again."""
+        dist = get_distance(distance)
+        with self.transaction():
+            missing = self._exec("SELECT COUNT(*) FROM faces f LEFT JOIN migration m ON m.face_id = f.id "
+                                 "AND m.target = ? WHERE m.face_id IS NULL", (target,)).fetchone()[0]
+            if missing:
+                return None
+            rows = self._exec("SELECT m.face_id, m.embedding, m.note, f.source FROM migration m JOIN faces f "
+                              "ON f.id = m.face_id WHERE m.target = ?", (target,)).fetchall()
+            dropped, noted = [], []
+            for face_id, emb, note, source in rows:
+                if emb is None:
+                    self._exec("DELETE FROM crops WHERE face_id = ?", (face_id,))
+                    self._exec("DELETE FROM faces WHERE id = ?", (face_id,))
+                    dropped.append(f"{source}: {note}")
+                else:
+                    self._exec("UPDATE faces SET embedding = ? WHERE id = ?", (bytes(emb), face_id))
+                    if note:
+                        noted.append(f"{source}: {note}")
+            self._exec("DELETE FROM identities WHERE id NOT IN (SELECT identity_id FROM faces)")
+            for key, value in (("model_fingerprint", target), ("embedding_size", str(embedding_size)),
+                               ("distance", dist.name)):
+                self._exec("UPDATE meta SET value = ? WHERE key = ?", (value, key))
+            self._exec("DELETE FROM migration")
+        self.fingerprint, self.embedding_size, self.distance = target, embedding_size, dist
+        self._matrix = None
+        return len(rows) - len(dropped), dropped, noted
 
     def identify(self, queries: np.ndarray, threshold: float, k: int = 5, vote: int = 1,
                  index: SearchIndex | None = None) -> list[Identification]:
@@ -276,6 +436,14 @@ def gallery_index(gallery: Gallery, kind: str = "auto") -> SearchIndex:
 
     atomic_write_text(meta_path, json.dumps(state))
     return index
+
+
+def _points(a: np.ndarray | None) -> str | None:
+    return None if a is None else json.dumps([round(float(v), 2) for v in np.asarray(a).ravel()])
+
+
+def _unpoints(text: str | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    return None if text is None else np.asarray(json.loads(text), np.float32).reshape(shape)
 
 
 def enroll_rows(names: Sequence[str], sources: Sequence[str], embeddings: np.ndarray

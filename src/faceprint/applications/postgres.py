@@ -24,6 +24,9 @@ SCHEMA = [
     "CREATE TABLE IF NOT EXISTS faces (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
     "identity_id BIGINT NOT NULL REFERENCES identities(id), source TEXT NOT NULL, content_sha256 TEXT NOT NULL, "
     "face_index INTEGER NOT NULL DEFAULT 0, embedding BYTEA NOT NULL, UNIQUE (content_sha256, face_index))",
+    "CREATE TABLE IF NOT EXISTS crops (face_id BIGINT PRIMARY KEY, jpeg BYTEA NOT NULL, box TEXT, landmarks TEXT)",
+    "CREATE TABLE IF NOT EXISTS migration (face_id BIGINT PRIMARY KEY, target TEXT NOT NULL, embedding BYTEA, "
+    "note TEXT NOT NULL DEFAULT '')",
 ]
 SCHEMA_LOCK = 0x66616365  # pg_advisory_xact_lock key: clients creating the schema at once take turns
 URL_PREFIXES = ("postgresql://", "postgres://")
@@ -53,13 +56,13 @@ class PostgresGallery(Gallery):
             exists = self.db.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()[0]
             if not exists and not create:
                 raise GalleryError(f"{self.path}: no faceprint gallery in this database")
-            if create:
-                with self._transaction("BEGIN"):
-                    self.db.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-                    for statement in SCHEMA:
-                        self.db.execute(statement)
-                    for row in [*header, ("generation", "0")]:
-                        self._exec("INSERT OR IGNORE INTO meta VALUES (?, ?)", row)
+            # the schema (tables added since a gallery was made, too) and, when making one, its header
+            with self._transaction("BEGIN"):
+                self.db.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                for statement in SCHEMA:
+                    self.db.execute(statement)
+                for row in [*header, ("generation", "0")] if header else []:
+                    self._exec("INSERT OR IGNORE INTO meta VALUES (?, ?)", row)
             return dict(self.db.execute("SELECT key, value FROM meta").fetchall())
         except psycopg.Error as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -87,6 +90,10 @@ class PostgresGallery(Gallery):
             yield
             self.db.execute("UPDATE meta SET value = (value::bigint + 1)::text WHERE key = 'generation'")
 
+    def _erase_freed(self) -> None:
+        """Deleted rows stay in PostgreSQL's pages until vacuumed: reclaim them now."""
+        self.db.execute("VACUUM FULL crops")
+
     def version(self) -> int:
         return int(self.db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
 
@@ -103,12 +110,13 @@ class PostgresGallery(Gallery):
     def drop(self) -> None:
         """Remove the gallery's tables (tests and tear-down)."""
         with self._transaction("BEGIN"):
-            for table in ("faces", "identities", "meta"):
+            for table in ("crops", "migration", "faces", "identities", "meta"):
                 self.db.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def open_gallery_at(location: str | Path, fingerprint: str, embedding_size: int, distance: Any,
-                    create: bool = True) -> Gallery:
-    """A SQLite file, or a PostgreSQL database given as postgresql://... ."""
+def open_gallery_at(location: str | Path, fingerprint: str | None, embedding_size: int | None = None,
+                    distance: Any = None, create: bool = True, keep_crops: bool = True) -> Gallery:
+    """A SQLite file, or a PostgreSQL database given as postgresql://... (fingerprint None: an existing gallery,
+    whatever its model)."""
     cls = PostgresGallery if is_postgres_url(location) else Gallery
-    return cls(location, fingerprint, embedding_size, distance, create=create)
+    return cls(location, fingerprint, embedding_size, distance, create=create, keep_crops=keep_crops)

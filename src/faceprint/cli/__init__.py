@@ -117,8 +117,15 @@ def cmd_info(args: argparse.Namespace) -> int:
 
     payload = read_payload(args.model)
     n = sum(t.numel() for t in payload["state_dict"].values())
-    print(json.dumps({"fingerprint": payload["fingerprint"], "parameters": n, **payload["config"]}, indent=2,
-                     default=str))
+    config = dict(payload["config"])
+    if config.get("graph"):  # hundreds of layers: what they are, not each one
+        graph = config["graph"]
+        ops: dict[str, int] = {}
+        for node in graph["nodes"]:
+            ops[node["op"]] = ops.get(node["op"], 0) + 1
+        config["graph"] = {"format": graph["format"], "name": graph["name"], "input_shape": graph["input_shape"],
+                           "nodes": len(graph["nodes"]), "ops": ops}
+    print(json.dumps({"fingerprint": payload["fingerprint"], "parameters": n, **config}, indent=2, default=str))
     return 0
 
 
@@ -162,10 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--lfw", help="also evaluate on LFW: the folder holding lfw-deepfunneled/ and protocol/")
     d.set_defaults(func=cmd_demo)
 
-    from faceprint.cli import evaluate, imports, jobs, serve
+    from faceprint.cli import evaluate, gallery, imports, jobs, serve
 
     evaluate.add_parsers(sub)
     jobs.add_parsers(sub)
+    gallery.add_parsers(sub)
     imports.add_parsers(sub)
     serve.add_parsers(sub)
 

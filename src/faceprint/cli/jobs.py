@@ -210,9 +210,11 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     check_gallery_arg(args.gallery, create=True)
     if not args.name and len(args.images) != 1:
         raise UserError("give one folder (ROOT/<identity>/<image>), or --name NAME with image files")
+    if args.batch < 1:
+        raise UserError(f"--batch must be >= 1, got {args.batch}")
     from faceprint.api import open_gallery
+    from faceprint.applications.enrollment import enroll
     from faceprint.embeddings import list_images
-    from faceprint.utils.io import file_sha256
 
     if args.name:
         paths = [Path(p) for p in args.images]
@@ -222,15 +224,17 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         if not all(ids):
             raise UserError(f"{args.images[0]}: images must sit in a folder per identity (or use --name)")
     model = load_model_arg(args.model)
-    with open_gallery(args.gallery, model, create=True) as g:
-        es = embed_inputs(model, paths, ids, args)
-        rows = [(n, p, file_sha256(p), int(k), e)
-                for n, p, k, e in zip(es.identities, es.paths, es.face_index, es.embeddings)]
-        added, present = g.enroll(rows)
-        for s in es.skipped:
+    with open_gallery(args.gallery, model, create=True, keep_crops=not args.no_crops) as g:
+        if args.no_crops and g.crops_policy == "keep":
+            raise UserError(f"{g.path} keeps face crops (fixed when it was made); `faceprint gallery forget-crops "
+                            "--gallery ...` erases them and keeps none from then on")
+        rep = enroll(g, pipeline_of(model, args), paths, ids, batch=args.batch,
+                     source=None if args.name else args.images[0], progress=not args.no_progress, log=print)
+        for s in rep.skipped:
             print(f"skipped {s}")
-        print(f"{g.path}: {added} faces added, {present} already enrolled; "
-              f"{len(g.identities())} identities, {len(g)} faces")
+        print(f"{g.path}: {rep.added} faces added, {rep.present} already enrolled; "
+              f"{len(g.identities())} identities, {len(g)} faces"
+              + ("" if g.crops_policy == "keep" else " (no face crops kept)"))
     return 0
 
 
@@ -308,9 +312,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("align", help="detect and align faces of a folder-per-identity set (resumable)")
     p.add_argument("src")
     p.add_argument("dst")
-    p.add_argument("--method", choices=["lfw", "box", "five-point", "dlib-chip"], default="lfw",
+    p.add_argument("--method", choices=["lfw", "box", "five-point", "five-point-reid", "dlib-chip"], default="lfw",
                    help="lfw: 2.2x box like LFW (for centre-crop models); box: FaceNet-port box + margin; "
-                        "five-point: similarity transform to a landmark template; dlib-chip: dlib's 150 px chip "
+                        "five-point: similarity transform to a landmark template; five-point-reid: the same onto "
+                        "the template of Intel's face-reidentification networks (use --size 128, for `faceprint "
+                        "import openvino` models); dlib-chip: dlib's 150 px chip "
                         "(for `faceprint import dlib` models; use --size 150)")
     p.add_argument("--size", type=int, default=250, help="output size in pixels (250 for lfw, 160 or 112 otherwise)")
     p.add_argument("--margin", type=float, default=32.0, help="box: output pixels around the face box")
@@ -387,6 +393,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="identity of the images given (else: one folder per identity)")
     p.add_argument("images", nargs="+", help="a folder per identity, or image files with --name")
     add_model_option(p)
+    p.add_argument("--no-crops", action="store_true",
+                   help="make a gallery that keeps no face crops (fixed at creation; such a gallery can move to "
+                        "another model only by reading the original photos again: `gallery migrate --photos`)")
+    p.add_argument("--batch", type=int, default=256,
+                   help="photos per transaction, rounded up to whole people: a killed run keeps the people of its "
+                        "committed batches and a rerun finishes the rest (default 256)")
     p.add_argument("--cache-dir")
     p.add_argument("--no-progress", action="store_true")
     add_input_options(p, "best")

@@ -24,7 +24,8 @@ from faceprint.errors import InputError
 if TYPE_CHECKING:  # torch only where tensors are made: an exported (ONNX) model runs without it
     import torch
 
-ALIGNMENTS = ("lfw", "box", "five_point", "dlib_chip")  # see faceprint.detection.alignment
+ALIGNMENTS = ("lfw", "box", "five_point", "five_point_reid", "dlib_chip")  # see faceprint.detection.alignment
+CHANNELS = ("rgb", "bgr")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class Preprocessing:
     alignment: str = "lfw"  # how a raw photo becomes a face image like the training images
     align_size: int = 250  # size of that face image (LFW's 250 px for "lfw")
     margin: float = 32.0  # "box" alignment: output pixels around the detector box
+    # The colour order the network takes: networks trained through OpenCV read BGR. Faces are RGB everywhere in
+    # faceprint; the swap happens here, last, so an exported network takes exactly what its authors' code fed it.
+    channels: str = "rgb"
 
     def __post_init__(self) -> None:
         if self.input_size < 16:
@@ -48,6 +52,8 @@ class Preprocessing:
             if len(self.mean) != 3:
                 raise InputError(f"mean must be one number or one per RGB channel, got {self.mean!r}")
             object.__setattr__(self, "mean", tuple(float(m) for m in self.mean))
+        if self.channels not in CHANNELS:
+            raise InputError(f"channels must be one of {CHANNELS}, got {self.channels!r}")
         if self.alignment not in ALIGNMENTS:
             raise InputError(f"alignment must be one of {ALIGNMENTS}, got {self.alignment!r}")
 
@@ -93,6 +99,8 @@ class Preprocessing:
         o = (s - size) // 2
         x = stored[:, o : o + size, o : o + size].astype(np.float32)
         x = (x - np.asarray(self.mean, np.float32)) / np.float32(self.std)
+        if self.channels == "bgr":
+            x = x[..., ::-1]
         return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
     def to_tensor(
@@ -137,7 +145,10 @@ class Preprocessing:
             o = (s - size) // 2
             x = x[:, o : o + size, o : o + size].float()
         mean = self.mean if isinstance(self.mean, float | int) else torch.tensor(self.mean)
-        return ((x - mean) / self.std).permute(0, 3, 1, 2)
+        x = (x - mean) / self.std
+        if self.channels == "bgr":
+            x = x.flip(3)
+        return x.permute(0, 3, 1, 2)
 
 
 def flip_mode(flip: bool | str | None, default: str) -> str:

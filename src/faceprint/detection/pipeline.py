@@ -12,6 +12,7 @@ import numpy as np
 from faceprint.data.images import ImageReadError, read_image
 from faceprint.data.transforms import Preprocessing
 from faceprint.detection.alignment import align_face
+from faceprint.detection.crops import FaceCrop, face_crop
 from faceprint.detection.detector import Detector, Face, select_faces
 
 
@@ -21,6 +22,7 @@ class AlignedFace:
     index: int  # the face's rank in its photo (0 = the detector's best)
     face: Face
     image: np.ndarray  # (align_size, align_size, 3) uint8, like the images the model was trained on
+    crop: FaceCrop | None = None  # the region around the face, kept by a gallery (FaceAligner(keep_crops=True))
 
 
 class NoFaceError(ImageReadError):
@@ -32,7 +34,7 @@ _WORKER: dict = {}
 PARALLEL_FROM = 48  # photos: below this, starting worker processes (~2 s each) costs more than it saves
 
 
-def _init_worker(pre: Preprocessing, select: str, min_face: float) -> None:
+def _init_worker(pre: Preprocessing, select: str, min_face: float, keep_crops: bool) -> None:
     import torch
 
     from faceprint.utils.runtime import die_with_parent, tune_malloc
@@ -40,7 +42,7 @@ def _init_worker(pre: Preprocessing, select: str, min_face: float) -> None:
     die_with_parent()
     torch.set_num_threads(1)  # one thread per process: the processes share the cores without oversubscription
     tune_malloc()
-    _WORKER["aligner"] = FaceAligner(pre, select=select, min_face=min_face)
+    _WORKER["aligner"] = FaceAligner(pre, select=select, min_face=min_face, keep_crops=keep_crops)
 
 
 def _align_chunk(items: list[Item]) -> list[list[AlignedFace] | ImageReadError]:
@@ -66,17 +68,19 @@ class FaceAligner:
     """Detect, select and align faces with the settings a model records in its preprocessing."""
 
     def __init__(self, pre: Preprocessing, detector: Detector | None = None, select: str = "all",
-                 min_face: float = 20.0) -> None:
+                 min_face: float = 20.0, keep_crops: bool = False) -> None:
         if detector is None:
             from faceprint.detection.mtcnn import MTCNN
 
             detector = MTCNN(min_face=min_face)
         self.pre, self.detector, self.select, self.min_face = pre, detector, select, min_face
+        self.keep_crops = keep_crops
 
     def _aligned(self, image: np.ndarray, faces: list[Face], source: str) -> list[AlignedFace]:
         chosen = select_faces(faces, image.shape, self.select)
         return [AlignedFace(source, i, f, align_face(image, f, self.pre.alignment, self.pre.align_size,
-                                                     self.pre.margin)) for i, f in enumerate(chosen)]
+                                                     self.pre.margin), face_crop(image, f) if self.keep_crops else None)
+                for i, f in enumerate(chosen)]
 
     def align(self, image: np.ndarray, source: str = "") -> list[AlignedFace]:
         return self._aligned(image, self.detector.detect([image])[0], source)
@@ -124,7 +128,7 @@ class FaceAligner:
         # main module, which breaks scripts without a __main__ guard and code typed into a REPL
         ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(self.pre, self.select, self.detector.min_face)) as pool:
+                                 initargs=(self.pre, self.select, self.detector.min_face, self.keep_crops)) as pool:
             pending: deque = deque()
             for c in chunks:
                 pending.append((c, pool.submit(_align_chunk, c)))

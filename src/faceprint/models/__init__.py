@@ -1,6 +1,6 @@
 """Embedding models: registered backbones, the embedder head, and model files."""
 
-from faceprint.models import dlib_resnet, inception_resnet_v1, resnet  # noqa: F401  (registers the backbones)
+from faceprint.models import dlib_resnet, inception_resnet_v1, openvino_net, resnet  # noqa: F401  (registers the backbones)
 from faceprint.models.embedder import FaceEmbedder, ModelConfig
 from faceprint.models.io import (
     ModelFileError,

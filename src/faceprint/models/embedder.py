@@ -31,6 +31,12 @@ class ModelConfig:
     # Batch norm after the projection (FaceNet-style training); off for imported networks whose last layer is
     # already the embedding.
     embedding_bn: bool = True
+    # The linear projection to `embedding_size`; off for imported networks whose output already is the embedding
+    # (then embedding_size is the backbone's own output size).
+    projection: bool = True
+    # The layer graph of a backbone read from another format (`openvino_ir`): which layer feeds which, with what
+    # attributes; its constants are the weights. None for faceprint's own backbones.
+    graph: dict[str, Any] | None = None
     # How the file stores the weights: "float16" halves it (the network still runs in float32 after loading).
     weights_dtype: str = "float32"
     # Test-time flip bound to the model: "sum" embeds each face and its mirror image and adds the two (twice the
@@ -79,9 +85,17 @@ class FaceEmbedder(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        self.backbone = backbone_spec(config.backbone).build(config.preprocessing.input_size)
+        build = backbone_spec(config.backbone).build
+        size = config.preprocessing.input_size
+        self.backbone = build(size) if config.graph is None else build(size, graph=config.graph)
         self.dropout = nn.Dropout(config.dropout)
-        self.project = nn.Linear(self.backbone.out_features, config.embedding_size, bias=False)
+        if config.projection:
+            self.project: nn.Module = nn.Linear(self.backbone.out_features, config.embedding_size, bias=False)
+        elif self.backbone.out_features == config.embedding_size:
+            self.project = nn.Identity()
+        else:
+            raise InputError(f"without a projection the embedding is the backbone's {self.backbone.out_features}-d "
+                             f"output, not {config.embedding_size}-d")
         self.bn = nn.BatchNorm1d(config.embedding_size) if config.embedding_bn else nn.Identity()
         self._fingerprint: str | None = None
         self._bound_fingerprints: dict[tuple[str, str], str] = {}

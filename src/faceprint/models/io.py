@@ -47,6 +47,12 @@ def fingerprint(state_dict: dict[str, torch.Tensor], config: ModelConfig) -> str
         d.pop("weights_dtype", None)
     if d.get("test_flip", "none") == "none":
         d.pop("test_flip", None)
+    if d.get("projection", True):
+        d.pop("projection", None)
+    if d.get("graph") is None:
+        d.pop("graph", None)
+    if d["preprocessing"].get("channels", "rgb") == "rgb":
+        d["preprocessing"].pop("channels", None)
     h = hashlib.sha256(json.dumps(d, sort_keys=True).encode())
     for name in sorted(state_dict):
         t = state_dict[name].detach().cpu().contiguous()

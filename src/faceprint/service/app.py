@@ -216,20 +216,27 @@ class Engine:
                               boxes=[_box(s[0].face.box) for s in sides])
 
     def enroll(self, name: str, uploads: list[tuple[bytes, str]]) -> EnrollResponse:
+        from faceprint.detection.crops import face_crop
+
         rows, skipped = [], []
+        keep = self._state["gallery"].crops_policy == "keep"
+        pipe = self._state["pipe_best"]
         for data, label in uploads:
             try:
-                found, emb = self.faces(data, label, best=True)
+                image = decode_image(data, label, self.settings.max_pixels)
             except ImageTooLargeError:
                 raise
             except ImageReadError as e:
                 skipped.append(f"{label}: {e.reason}")
                 continue
+            found = pipe.faces(image, label)
             if not found:
                 skipped.append(f"{label}: no face found")
                 continue
+            emb = pipe.embed_faces(found[:1])
             sha = hashlib.sha256(data).hexdigest()
-            rows.append((name, f"upload:{label}"[:200], sha, 0, emb[0]))
+            rows.append((name, f"upload:{label}"[:200], sha, 0, emb[0],
+                         face_crop(image, found[0].face) if keep else None))
         added, present = self._state["gallery"].enroll(rows) if rows else (0, 0)
         return EnrollResponse(name=name, added=added, already_present=present, skipped=skipped)
 
