@@ -30,12 +30,17 @@ if TYPE_CHECKING:
     from faceprint.pipeline import Comparison
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "weights" / "default.pt"
+# Models shipped beside the default, by name: `--model dlib` (dlib's ResNet, the default until faceprint 0.2).
+NAMED_MODELS = {"dlib": DEFAULT_MODEL.with_name("dlib.pt")}
 Images = Sequence["str | Path | np.ndarray"] | str | Path  # files or arrays, or one folder (or file)
 
 
 def load(path: str | Path | None = None) -> FaceEmbedder | OnnxEmbedder:
-    """A model file, or the default model shipped inside the package. A `.onnx` file written by `faceprint export`
-    runs in onnxruntime (embedding only; PyTorch is not imported)."""
+    """A model file, the default model shipped inside the package, or another shipped model by name ("dlib": dlib's
+    ResNet with faceprint's thresholds). A `.onnx` file written by `faceprint export` runs in onnxruntime (embedding
+    only; PyTorch is not imported). A file in the working folder named like a shipped model wins over it."""
+    if path is not None and str(path) in NAMED_MODELS and not Path(path).exists():
+        path = NAMED_MODELS[str(path)]
     if path is not None and str(path).endswith(".onnx"):
         from faceprint.deploy.runtime import OnnxEmbedder
 

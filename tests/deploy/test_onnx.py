@@ -48,7 +48,7 @@ def test_onnxruntime_matches_pytorch_on_real_faces(shipped, exported, faces):
         np.testing.assert_allclose(onnx.embed(faces, batch_size=batch), ref, atol=1e-4, rtol=0)
     np.testing.assert_allclose(onnx.embed(faces, flip="sum"), shipped.embed(faces, flip="sum"), atol=1e-4, rtol=0)
     assert np.allclose(np.linalg.norm(onnx.embed(faces), axis=1), 1, atol=1e-5)
-    assert onnx.embed([]).shape == (0, 128)
+    assert onnx.embed([]).shape == (0, shipped.config.embedding_size)
 
 
 def test_a_models_own_test_flip_is_kept_in_onnxruntime(shipped, exported, faces):
@@ -75,7 +75,7 @@ def test_preprocess_is_the_exported_networks_input(shipped, exported, faces, tmp
         paths.append(tmp_path / f"f{i}.png")
         Image.fromarray(f).save(paths[-1])
     x = shipped.preprocess(faces[:5])
-    assert x.dtype == np.float32 and x.shape == (5, 3, 150, 150) and x.flags.c_contiguous
+    assert x.dtype == np.float32 and x.shape == (5, 3, 128, 128) and x.flags.c_contiguous
     np.testing.assert_array_equal(x, shipped.preprocess(paths))
     pre = shipped.preprocessing
     np.testing.assert_array_equal(x, pre.to_tensor(pre.stack(faces[:5])).contiguous().numpy())
@@ -98,7 +98,7 @@ def test_runs_without_torch(exported, faces, tmp_path):
             "print(e.shape, round(float((e ** 2).sum()), 4))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == "(1, 128) 1.0"
+    assert out.stdout.strip() == "(1, 256) 1.0"  # the shipped default's 256-d output
 
 
 def test_mismatched_or_missing_description_is_refused(exported, tmp_path):
@@ -126,4 +126,4 @@ def test_export_command(tmp_path, capsys):
     assert sidecar(out).exists() and "largest difference" in msg
     diff = float(msg.rsplit("largest difference", 1)[1].strip())
     assert diff <= 1e-4
-    assert json.loads(sidecar(out).read_text())["config"]["preprocessing"]["input_size"] == 150
+    assert json.loads(sidecar(out).read_text())["config"]["preprocessing"]["input_size"] == 128

@@ -100,18 +100,93 @@ def test_align_killed_again_and_again_then_resumed(photos, tmp_path):
     assert not list(dst.rglob("*.tmp*"))  # no half-written files left behind
 
 
-def test_enroll_killed_again_and_again_then_finished(photos, tmp_path):
-    g = tmp_path / "g.db"
-    args = ["enroll", "--gallery", str(g), str(photos), "--no-progress"]
-    assert _kill_at_random(args, times=5, window=(0.5, 6.0), seed=2) >= 2
-    _finish(*args)
+def _gallery_rows(location: str) -> dict[tuple[str, str, int], np.ndarray]:
+    """{(identity, content hash, face index): embedding} of a SQLite or PostgreSQL gallery."""
+    from faceprint.applications.postgres import open_gallery_at
+
+    with open_gallery_at(location, None, create=False) as g:
+        rows = g._exec("SELECT i.name, f.content_sha256, f.face_index, f.embedding FROM faces f "
+                       "JOIN identities i ON f.identity_id = i.id").fetchall()
+    return {(r[0], r[1], int(r[2])): np.frombuffer(bytes(r[3]), np.float32) for r in rows}
+
+
+def _faces_in(location: str) -> int:
+    from faceprint.applications.identification import GalleryError
+
+    try:
+        return len(_gallery_rows(location))
+    except GalleryError:  # killed before its first transaction: no gallery yet
+        return 0
+
+
+def _enroll_killed_at_random(location: str, photos: Path, reference: dict, seed: int) -> None:
+    """kill -9 enrolment (a transaction per person) at random moments while it commits people: each time the
+    gallery holds whole people only; then a rerun finishes, and the gallery is the uninterrupted run's."""
+    args = ["enroll", "--gallery", location, str(photos), "--no-progress", "--batch", "1"]
+    per_person: dict[str, int] = {}
+    for name, _, _ in reference:
+        per_person[name] = per_person.get(name, 0) + 1
+    rng = random.Random(seed)
+    killed = 0
+    for _ in range(3):
+        before = _faces_in(location)
+        p = _start(*args)
+        while p.poll() is None and _faces_in(location) == before:  # until it commits someone (or ends)
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 0.3))
+        if p.poll() is None:
+            p.kill()
+            killed += 1
+        p.wait()
+        counts: dict[str, int] = {}
+        for name, _, _ in _gallery_rows(location):
+            counts[name] = counts.get(name, 0) + 1
+        assert all(counts[n] == per_person[n] for n in counts), (counts, per_person)  # never half a person
+    assert killed >= 2
+    out = _finish(*args)
+    assert "enrolled already (an earlier run): not read again" in out.stdout
     _finish(*args)  # and once more: idempotent
+    got = _gallery_rows(location)
+    assert got.keys() == reference.keys()
+    for key, e in reference.items():
+        np.testing.assert_allclose(got[key], e, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def people(tmp_path_factory):
+    """24 "people" of 4 photos: the shipped photos of 4 people, and five copies of them under other names whose
+    bytes differ by appended bytes (another content hash, the same picture): enough work to kill in the middle."""
+    root = tmp_path_factory.mktemp("people")
+    for copy in range(6):
+        for d in sorted(PHOTOS.iterdir())[:4]:
+            (root / f"{d.name}_{copy}").mkdir()
+            for f in sorted(d.iterdir()):
+                (root / f"{d.name}_{copy}" / f.name).write_bytes(f.read_bytes() + b"\0" * copy)
+    return root
+
+
+@pytest.fixture(scope="module")
+def enrolled_once(people, tmp_path_factory):
+    """The gallery an uninterrupted enrolment of `people` makes."""
+    g = tmp_path_factory.mktemp("once") / "g.db"
+    _finish("enroll", "--gallery", str(g), str(people), "--no-progress")
+    return _gallery_rows(str(g))
+
+
+def test_enroll_killed_again_and_again_then_finished(people, tmp_path, enrolled_once):
+    g = tmp_path / "g.db"
+    _enroll_killed_at_random(str(g), people, enrolled_once, seed=2)
     db = sqlite3.connect(g)
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     n = db.execute("SELECT COUNT(*) FROM faces").fetchone()[0]
     dup = db.execute("SELECT COUNT(*) FROM (SELECT content_sha256, face_index FROM faces GROUP BY 1, 2 "
                      "HAVING COUNT(*) > 1)").fetchone()[0]
-    assert dup == 0 and n == len(list(photos.rglob("*.jpg")))
+    crops = db.execute("SELECT COUNT(*) FROM crops").fetchone()[0]
+    assert dup == 0 and n == crops == len(list(people.rglob("*.jpg")))
+
+
+def test_enroll_on_postgres_killed_again_and_again_then_finished(people, postgres_url, enrolled_once):
+    _enroll_killed_at_random(postgres_url, people, enrolled_once, seed=3)
 
 
 def test_embed_killed_leaves_no_half_file(photos, tmp_path):

@@ -103,6 +103,9 @@ def test_every_route_but_health_needs_the_key(server):
             assert r.status_code == 401, (method, path, headers, r.status_code)
     schema = httpx.get(f"{server}/openapi.json", headers=H).json()
     assert {"/embed", "/verify", "/enroll", "/identify", "/people", "/people/{name}", "/health"} <= set(schema["paths"])
+    # the face crops a gallery keeps never leave it: no route serves them, no answer carries them
+    assert not any("crop" in p or "image" in p for p in schema["paths"])
+    assert "crop" not in str(schema["components"]).lower()
     assert httpx.get(f"{server}/docs", headers=H).status_code == 404  # no HTML pages that load scripts from a CDN
 
 
@@ -139,7 +142,7 @@ def test_the_three_jobs(server):
     assert same["distance"] == pytest.approx(faceprint.verify(model, a, b).distance, abs=1e-5)  # the library's path
 
     emb = httpx.post(f"{server}/embed", headers=H, files=_files("image", a), timeout=120).json()
-    assert emb["model"] == model.fingerprint and len(emb["faces"][0]["embedding"]) == 128
+    assert emb["model"] == model.fingerprint and len(emb["faces"][0]["embedding"]) == model.config.embedding_size
     assert np.linalg.norm(emb["faces"][0]["embedding"]) == pytest.approx(1, abs=1e-4)
 
     r = httpx.delete(f"{server}/people/Tony_Blair", headers=H).json()

@@ -17,7 +17,8 @@ class UserError(FaceprintError):
 
 
 def add_model_option(p: Any) -> None:
-    p.add_argument("--model", help="model file (default: the model shipped with faceprint)")
+    p.add_argument("--model", help="model file, or `dlib` for the shipped dlib ResNet (default: the model shipped "
+                                   "with faceprint)")
 
 
 def load_model_arg(path: str | None):  # type: ignore[no-untyped-def]

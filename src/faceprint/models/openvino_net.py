@@ -144,9 +144,9 @@ class OpenVinoNet(nn.Module):
                 v = a[0] * a[1]
             elif op == "PReLU":
                 slope = a[1]
-                # one slope for all channels: leaky_relu is the same function (any slope, negative too) and runs
-                # faster than prelu's kernel here; an export (a traced graph) keeps PReLU with its slope as data
-                if slope.numel() == 1 and not torch.compiler.is_compiling():
+                # one slope for all channels, at inference: leaky_relu is the same function (any slope, negative
+                # too) and runs faster than prelu's kernel here; training and export keep PReLU (a learnt slope)
+                if slope.numel() == 1 and not torch.is_grad_enabled() and not torch.compiler.is_compiling():
                     v = F.leaky_relu(a[0], float(slope.detach()))
                 else:
                     v = F.prelu(a[0], slope.reshape(-1))
