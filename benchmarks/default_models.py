@@ -1,12 +1,12 @@
 """The shipped default beside the one it replaced (dlib's ResNet, `--model dlib`): one table, the choice of default.
 
 Speed is measured here, now, both networks in one process, interleaved: faces/s of the network alone on aligned
-faces (PyTorch as faceprint runs it, channels-last, bf16 autocast, test-time flip, and the exported ONNX file in
-onnxruntime), 2 threads, median of repeats. Accuracy comes from the reports `experiments/reid_eval.sh` writes
+faces (`model.embed` as every command runs it, the network alone with channels-last and bf16 autocast, test-time
+flip, and the exported ONNX file in faceprint's onnxruntime embedder), 2 threads, median of repeats. Accuracy comes from the reports `experiments/reid_eval.sh` writes
 (runs/reid/*.json: `faceprint evaluate lfw` on LFW's photos, identify / cluster / open-set calibration on LFW
 View 2 folds 6-10 people, whom no threshold was fitted on); a figure whose report is missing prints as "-".
 
-    python benchmarks/default_models.py [--reports runs/reid] [--batch 32] [--repeats 7]
+    python benchmarks/default_models.py [--reports runs/reid] [--faces 256] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from _measure import machine  # noqa: E402
 import faceprint  # noqa: E402
 from faceprint.api import DEFAULT_MODEL, NAMED_MODELS  # noqa: E402
 
+LFW = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lfw"
+
 
 def _median_rate(fn, n: int, repeats: int) -> float:  # type: ignore[no-untyped-def]
     fn()
@@ -39,44 +41,47 @@ def _median_rate(fn, n: int, repeats: int) -> float:  # type: ignore[no-untyped-
     return n / float(np.median(times))
 
 
-def speeds(models: dict, batch: int, repeats: int) -> dict[str, dict[str, float]]:
-    """faces/s per model and way of running it, measured interleaved (model A, model B, A, B, ...)."""
-    import onnxruntime as ort
-
+def speeds(models: dict, faces: int, repeats: int) -> dict[str, dict[str, float]]:
+    """faces/s per model and way of running it, measured interleaved (model A, model B, A, B, ...), on `faces`
+    random aligned faces of each model's own size."""
     from faceprint.deploy.export import export_onnx
+    from faceprint.deploy.runtime import OnnxEmbedder
 
     rng = np.random.default_rng(0)
     cases: dict[str, dict] = {}
     tmp = Path(tempfile.mkdtemp())
     for name, m in models.items():
-        size = m.preprocessing.input_size
-        x = torch.from_numpy(rng.uniform(0, 255, (batch, 3, size, size)).astype(np.float32))
-        x = ((x - torch.tensor(m.preprocessing.mean).reshape(-1, 1, 1)) / m.preprocessing.std)
-        xc = x.contiguous(memory_format=torch.channels_last)
-        mc = copy.deepcopy(m).to(memory_format=torch.channels_last) if name == "dlib" else m
-        path = export_onnx(m, tmp / f"{name}.onnx")
-        so = ort.SessionOptions()
-        so.intra_op_num_threads, so.inter_op_num_threads = torch.get_num_threads(), 1
-        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-        xn = x.numpy()
+        s = m.preprocessing.stored_size
+        crops = rng.integers(0, 256, (faces, s, s, 3), dtype=np.uint8)
+        x = m.preprocessing.to_tensor(crops[:32])  # channels-last in memory, as model.embed feeds the network
+        net = m if name != "dlib" else copy.deepcopy(m).to(memory_format=torch.channels_last)
+        onnx = OnnxEmbedder(export_onnx(m, tmp / f"{name}.onnx"))
 
-        def bf16(m=mc, x=xc):  # type: ignore[no-untyped-def]
+        def bf16(net=net, x=x):  # type: ignore[no-untyped-def]
             with torch.autocast("cpu", dtype=torch.bfloat16):
-                m(x)
+                net(x)
 
         cases[name] = {
-            "pytorch (as faceprint runs it)": lambda m=m, x=x: m(x),
-            "pytorch channels-last": lambda m=mc, x=xc: mc(x),
-            "pytorch bf16 autocast, channels-last": bf16,
-            "pytorch with test-time flip (x2 work)": lambda m=m, x=x: (m(x), m(x.flip(3))),
-            "onnxruntime (faceprint export)": lambda s=sess, x=xn: s.run(None, {s.get_inputs()[0].name: x}),
+            "model.embed (faceprint's path: PyTorch, batches of 128)": lambda m=m, c=crops: m.embed(c),
+            "network alone, batch 32, channels-last model": lambda net=net, x=x: net(x),
+            "network alone, batch 32, bf16 autocast": bf16,
+            "model.embed with test-time flip (sum)": lambda m=m, c=crops: m.embed(c, flip="sum"),
+            "onnxruntime (OnnxEmbedder.embed, batches of 128)": lambda o=onnx, c=crops: o.embed(c),
+            "onnxruntime, batches of 8": lambda o=onnx, c=crops: o.embed(c, batch_size=8),
         }
+    photos = sorted((LFW / "lfw-deepfunneled").rglob("*.jpg"))[::13][:800]  # people of every initial
+    if photos:  # the whole photo path: MTCNN in 2 worker processes (started in the call), alignment, network
+        for name, m in models.items():
+            cases[name]["photos/s, faceprint.embed of 800 LFW photos (MTCNN + alignment + network)"] = (
+                lambda m=m: faceprint.embed(m, photos, workers=2))
+    sizes = {case: (32 if "batch 32" in case else len(photos) if "LFW photos" in case else faces)
+             for case in next(iter(cases.values()))}
     out: dict[str, dict[str, float]] = {name: {} for name in models}
     with torch.no_grad():
         for case in next(iter(cases.values())):
             for _ in range(2):  # two rounds, interleaved: the faster of each model's two medians
                 for name in models:
-                    r = _median_rate(cases[name][case], batch, repeats)
+                    r = _median_rate(cases[name][case], sizes[case], 1 if "LFW photos" in case else repeats)
                     out[name][case] = max(out[name].get(case, 0.0), r)
     return out
 
@@ -115,8 +120,8 @@ def accuracy(reports: Path, name: str) -> dict[str, str]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--reports", default="runs/reid", help="the folder experiments/reid_eval.sh wrote")
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--faces", type=int, default=256, help="faces per timed call")
+    p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -133,11 +138,12 @@ def main() -> None:
                                                 f"{m.preprocessing.input_size} px")
         rows[name]["model file"] = f"{files[name].stat().st_size / 1e6:.1f} MB ({m.config.weights_dtype})"
         rows[name].update(accuracy(Path(args.reports), name))
-    for name, rates in speeds(models, args.batch, args.repeats).items():
+    for name, rates in speeds(models, args.faces, args.repeats).items():
         for case, r in rates.items():
-            rows[name][f"faces/s, {case}"] = f"{r:.0f}"
+            rows[name][case if case.startswith("photos/s") else f"faces/s, {case}"] = f"{r:.0f}"
     keys = list(dict.fromkeys(k for r in rows.values() for k in r))
-    print(f"machine: {machine()}; batch {args.batch}, median of {args.repeats}, best of 2 interleaved rounds\n")
+    print(f"machine: {machine()}; {args.faces} faces a call, median of {args.repeats}, best of 2 interleaved "
+          "rounds\n")
     print("| figure | default: face-reidentification-retail-0095 | `--model dlib` |")
     print("|---|---|---|")
     for k in keys:

@@ -7,6 +7,7 @@ and the ONNX file's SHA-256, so a runtime feeds it exactly as it was trained and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import warnings
@@ -31,8 +32,11 @@ def export_onnx(model: FaceEmbedder, out: str | Path, opset: int = 18) -> Path:
     batch = torch.export.Dim("batch", min=1, max=65536)
     for name in ("torch.onnx", "onnxscript", "onnx_ir"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # a network may trace better than it runs eagerly (OpenVinoNet: one-slope PReLU as LeakyRelu, which onnxruntime
+    # fuses into the convolution before it)
+    constants = getattr(model.backbone, "constant_slopes", contextlib.nullcontext)
     try:
-        with warnings.catch_warnings(), torch.no_grad():
+        with warnings.catch_warnings(), torch.no_grad(), constants():
             warnings.simplefilter("ignore")
             program = torch.onnx.export(model, (example,), None, input_names=[INPUT], output_names=[OUTPUT],
                                         dynamic_shapes={"x": {0: batch}}, opset_version=opset, dynamo=True,
