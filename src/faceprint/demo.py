@@ -127,7 +127,8 @@ def run_photo_demo(model, out: Path, model_path: str | None = None, lfw: str | N
     print(f"clustering: {cl.n_clusters} clusters for {len(set(names))} people (NMI {crep.nmi:.3f}, pairwise F1 "
           f"{crep.pairwise_f1:.3f})")
     if lfw_summary:
-        print(f"LFW (note: the shipped model was trained on LFW's people; see the model card): {lfw_summary}")
+        print(f"LFW (note: whether the shipped model's training data held LFW's people is not known; see the model "
+              f"card): {lfw_summary}")
     report = out / "report.html"
     report.write_text(_html(model, model_path, threshold, open_set, paths, ids, thumbs, boxes, probes, results,
                             expected, cl, crep, ver_acc, rep, lfw_summary, elapsed))

@@ -125,13 +125,13 @@ class Gallery:
         """What happened and what to do, in one line, when this gallery is opened with a model it was not built with."""
         stored = int(self._exec("SELECT COUNT(*) FROM crops").fetchone()[0])
         faces = len(self)
-        how = (f"faceprint gallery migrate --gallery {self.path} --model NEW" if faces and stored == faces else
-               f"faceprint gallery migrate --gallery {self.path} --model NEW --photos DIR (it keeps no face crops"
-               + (f" for {faces - stored} of its {faces} faces" if stored else "")
-               + ", so the original photos are read again from their enrolled paths under DIR)")
+        bare = faces - stored
         return (f"gallery was built with model {built_with}, not with this model ({self.fingerprint}); embeddings "
-                f"of different models cannot be compared: use that model, or move the gallery to this one "
-                f"with `{how}`")
+                f"of different models cannot be compared: use that model, or move the gallery to this one with "
+                f"`faceprint gallery migrate --gallery {self.path}{' --photos DIR' if bare else ''}` (with --model "
+                "FILE unless this is the default model)"
+                + (f"; it keeps no face crops for {bare} of its {faces} faces, so their original photos are read "
+                   "again from their enrolled paths under DIR" if bare else ""))
 
     def _open(self, path: str | Path, create: bool, header: list[tuple[str, str]]) -> dict[str, str]:
         """Connect (creating the schema and header if asked and absent); returns the gallery's header."""
