@@ -203,6 +203,7 @@ def embed_photos(
             crops.append(f.crop)
     fp, config = model.embedding_identity(flip)
     emb = model.embed(np.stack(stored), flip=flip) if stored else np.zeros((0, config["embedding_size"]), np.float32)
+    config = {**config, "detector": aligner.detector.settings()}  # which detector found these faces, on record
     return EmbeddingSet(emb, [r[0] for r in rows], [r[1] for r in rows], fp, config, skipped,
                         np.array([r[2] for r in rows], np.float32).reshape(-1, 4), np.array([r[3] for r in rows]),
                         crops=crops if aligner.keep_crops else None)
@@ -255,10 +256,11 @@ def piece_path(out: str | Path, k: int) -> Path:
 
 def embed_in_pieces(embed: Callable[[Sequence[Path], Sequence[str]], EmbeddingSet], model: FaceEmbedder,
                     paths: Sequence[Path], identities: Sequence[str], out: str | Path, chunk: int = 4096,
-                    log: Callable[[str], None] = lambda s: None, flip: str | None = None) -> EmbeddingSet:
+                    log: Callable[[str], None] = lambda s: None, flip: str | None = None,
+                    detector: str | None = None) -> EmbeddingSet:
     """`embed` over `chunk` inputs at a time, each piece saved as OUT.part-K.npz as it is done: a killed run, run
-    again, skips the pieces it finds (made by this model with this flip) and goes on. The pieces become OUT,
-    then go."""
+    again, skips the pieces it finds (made by this model with this flip and, for photos, by this `detector`) and
+    goes on. The pieces become OUT, then go."""
     fp, config = model.embedding_identity(flip)
     sets = []
     starts = range(0, len(paths), chunk)
@@ -266,14 +268,15 @@ def embed_in_pieces(embed: Callable[[Sequence[Path], Sequence[str]], EmbeddingSe
         piece = piece_path(out, k)
         if piece.exists():
             done = EmbeddingSet.load(piece)
-            if done.fingerprint == fp:
+            found_by = (done.config.get("detector") or {}).get("detector", "mtcnn")
+            if done.fingerprint == fp and (detector is None or "detector" not in done.config or found_by == detector):
                 sets.append(done)
                 log(f"{piece}: done before, kept")
                 continue
         es = embed(paths[s : s + chunk], identities[s : s + chunk])
         es.save(piece)
         sets.append(es)
-    merged = EmbeddingSet.concat(sets, fp, config, config["embedding_size"])
+    merged = EmbeddingSet.concat(sets, fp, sets[0].config if sets else config, config["embedding_size"])  # + detector
     merged.save(out)
     for k in range(len(starts)):
         piece_path(out, k).unlink(missing_ok=True)

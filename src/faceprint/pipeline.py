@@ -73,7 +73,7 @@ class Pipeline:
 
     def __init__(self, model: FaceEmbedder, input: str = "photos", select: str = "best", min_face: float = 20.0,
                  flip: str | None = None, fps: float = 1.0, workers: int | None = None, cache_dir: Path | None = None,
-                 progress: bool = False, no_face: str = "skip", detector: Detector | None = None,
+                 progress: bool = False, no_face: str = "skip", detector: Detector | str | None = None,
                  keep_crops: bool = False) -> None:
         if input not in INPUTS:
             raise InputError(f"input must be one of {INPUTS}, got {input!r}")
@@ -83,7 +83,8 @@ class Pipeline:
         self.flip, self.fps, self.workers, self.cache_dir = flip, fps, workers, cache_dir
         self.progress, self.no_face = progress, no_face
         self._aligner: FaceAligner | None = None
-        self._detector = detector  # default: faceprint's MTCNN, looking for faces of min_face pixels and up
+        # a Detector, or a name ("mtcnn", the default; "yunet"), looking for faces of min_face pixels and up
+        self._detector = detector
         # each row of embed() also carries the FaceCrop a gallery keeps (EmbeddingSet.crops), for enrolment
         self.keep_crops = keep_crops
 

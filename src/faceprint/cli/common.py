@@ -79,6 +79,9 @@ def add_input_options(p: Any, select: str, default: str = "photos") -> None:
     p.add_argument("--min-face", type=float, default=20.0,
                    help="photos: the smallest face to look for, in pixels (default 20; larger is faster: "
                         "detection starts its image pyramid there)")
+    p.add_argument("--detector", choices=["mtcnn", "yunet"], default="mtcnn",
+                   help="photos: the face detector (default mtcnn; yunet: YuNet_s in onnxruntime, several times "
+                        "faster, `pip install 'faceprint[onnx]'`)")
 
 
 def add_fps_option(p: Any) -> None:
@@ -92,6 +95,7 @@ def pipeline_of(model: Any, args: Any, flip: str | None = None) -> Any:
 
     return Pipeline(model, input=getattr(args, "input", "photos"), select=getattr(args, "select", "best"),
                     min_face=getattr(args, "min_face", 20.0), flip=flip, fps=getattr(args, "fps", 1.0),
+                    detector=getattr(args, "detector", None),
                     cache_dir=cache_dir_arg(getattr(args, "cache_dir", None)),
                     progress=not getattr(args, "no_progress", True))
 

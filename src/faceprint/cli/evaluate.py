@@ -31,6 +31,8 @@ def _verification_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--select", choices=["best", "central", "largest"],
                    help="photos: the face of a photo with several (default: central for LFW, whose subject is the "
                         "centred face; best = score x area otherwise)")
+    p.add_argument("--detector", choices=["mtcnn", "yunet"], default="mtcnn",
+                   help="photos: the face detector (default mtcnn)")
     p.add_argument("--input", choices=["crops", "photos", "auto"], default="auto",
                    help=INPUT_HELP + " (default auto; photos: an image without a detected face is embedded from its "
                                      "centre crop and reported)")
@@ -46,7 +48,7 @@ def _run_pairs(args: argparse.Namespace, pairs: list, protocol: str, data: str, 
     args.input = resolve_input(model, args.input, data)
     res = evaluate_pairs(model, pairs, flip=args.flip, mean_subtraction=args.mean_subtraction, far=args.far,
                          cache_dir=cache_dir_arg(args.cache_dir), progress=not args.no_progress, protocol=protocol,
-                         input=args.input, select=args.select or select)
+                         input=args.input, select=args.select or select, detector=args.detector)
     rep = res.report
     if res.centre_crop_fallbacks:
         print(f"{len(res.centre_crop_fallbacks)} image(s) without a detected face used their centre crop, e.g. "
@@ -60,7 +62,8 @@ def _run_pairs(args: argparse.Namespace, pairs: list, protocol: str, data: str, 
             print(f"{f.fold:>4}  {f.threshold:9.4f}  {100 * f.accuracy:7.2f}%  {100 * f.val:6.2f}% {100 * f.far:6.3f}%")
     write_json(args.json, {"protocol": protocol, "data": data, "model": model_record(model, args.model),
                            "options": {"flip": args.flip, "mean_subtraction": args.mean_subtraction, "far": args.far,
-                                       "input": args.input, "select": args.select or select},
+                                       "input": args.input, "select": args.select or select,
+                                       "detector": args.detector},
                            "centre_crop_fallbacks": res.centre_crop_fallbacks,
                            "report": rep.to_dict()})
     if args.plot:

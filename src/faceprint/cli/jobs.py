@@ -194,7 +194,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
         print(f"{out}: this shard is done already")
     else:
         es = embed_in_pieces(lambda p, i: embed_inputs(model, list(p), list(i), args, flip=args.flip), model,
-                             paths[index::count], ids[index::count], out, args.chunk, log=print, flip=args.flip)
+                             paths[index::count], ids[index::count], out, args.chunk, log=print, flip=args.flip,
+                             detector=args.detector)
         for s in es.skipped:
             print(f"skipped {s}")
         print(f"wrote {len(es.paths)} embeddings ({es.embeddings.shape[1]}-d) to {out}")
@@ -296,7 +297,7 @@ def cmd_align(args: argparse.Namespace) -> int:
 
     method = args.method.replace("-", "_")
     rep = align_folder(args.src, args.dst, method, args.size, args.margin, args.select, args.workers, args.min_face,
-                       args.ext, args.debug, progress=not args.no_progress, shard=args.shard)
+                       args.ext, args.debug, progress=not args.no_progress, shard=args.shard, detector=args.detector)
     print(rep.summary())
     for p in rep.no_face[:20]:
         print(f"no face: {p}")
@@ -323,6 +324,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--select", choices=["best", "largest", "central", "all"], default="best",
                    help="which face of a photo with several (best = score x area)")
     p.add_argument("--min-face", type=float, default=20.0)
+    p.add_argument("--detector", choices=["mtcnn", "yunet"], default="mtcnn",
+                   help="the face detector (default mtcnn); recorded in alignment.json, and a folder is never "
+                        "continued with another")
     p.add_argument("--workers", type=int, help="processes (default: the cores)")
     p.add_argument("--ext", default="jpg")
     p.add_argument("--debug", type=int, default=0, help="draw boxes and landmarks of the first N images")

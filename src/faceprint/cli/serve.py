@@ -29,7 +29,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise UserError(f"--insecure-no-auth only listens on loopback ({', '.join(LOOPBACK)}), not {args.host}")
     settings = ServiceSettings(gallery=args.gallery, model=args.model, api_keys=keys,
                                max_body_bytes=int(args.max_body_mb * 2**20), max_pixels=args.max_pixels,
-                               timeout_s=args.timeout)
+                               timeout_s=args.timeout, detector=args.detector)
     app = create_app(settings)
     from faceprint.applications.postgres import redact
 
@@ -53,4 +53,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-pixels", type=int, default=40_000_000, help="largest image in pixels (413 above)")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds a request may compute (503 above)")
     p.add_argument("--max-connections", type=int, default=64, help="concurrent connections (503 above)")
+    p.add_argument("--detector", choices=["mtcnn", "yunet"], default="mtcnn", help="the face detector (default mtcnn)")
     p.set_defaults(func=cmd_serve)

@@ -26,6 +26,15 @@ def recorded_alignment(root: str | Path) -> dict[str, Any] | None:
         raise InputError(f"{f}: not an alignment record ({e})") from None
 
 
+def recorded_detector(root: str | Path) -> str:
+    """The face detector `align_folder` used for ROOT (records made before there was a choice: MTCNN)."""
+    f = Path(root) / ALIGNMENT_RECORD
+    try:
+        return str(json.loads(f.read_text()).get("detector", "mtcnn")) if f.is_file() else "mtcnn"
+    except (OSError, ValueError, AttributeError) as e:
+        raise InputError(f"{f}: not an alignment record ({e})") from None
+
+
 def read_alignment(root: str | Path) -> dict[str, Any]:
     """The alignment of the faces in ROOT: its record, else LFW-style crops (as LFW and the CelebA sets are)."""
     return recorded_alignment(root) or dict(LFW_CROPS)

@@ -9,6 +9,7 @@ import numpy as np
 from faceprint.errors import InputError
 
 SELECTIONS = ("all", "largest", "central", "best")
+DETECTORS = ("mtcnn", "yunet")  # make_detector's names; MTCNN is the default
 
 
 @dataclass(eq=False)  # faces compare by identity: two detections are never "equal"
@@ -30,10 +31,28 @@ class Detector:
     """Subclasses implement `detect`; anything that maps RGB images to faces can plug in (dlib, ONNX, ...)."""
 
     name = ""
+    min_face = 20.0
+
+    def settings(self) -> dict:
+        """What a record of detections (alignment.json, embedding files) says about the detector that made them."""
+        return {"detector": self.name, "min_face": self.min_face}
 
     def detect(self, images: list[np.ndarray]) -> list[list[Face]]:
         """(H, W, 3) uint8 RGB images -> the faces found in each, best first."""
         raise NotImplementedError
+
+
+def make_detector(name: str = "mtcnn", min_face: float = 20.0, threads: int | None = None) -> Detector:
+    """A detector by name: "mtcnn" (faceprint's MTCNN) or "yunet" (YuNet_s in onnxruntime, `threads` of it)."""
+    if name == "mtcnn":
+        from faceprint.detection.mtcnn import MTCNN
+
+        return MTCNN(min_face=min_face)
+    if name == "yunet":
+        from faceprint.detection.yunet import YuNet
+
+        return YuNet(min_face=min_face, threads=threads)
+    raise InputError(f"detector must be one of {DETECTORS}, got {name!r}")
 
 
 def select_faces(faces: list[Face], image_shape: tuple[int, ...], how: str = "all") -> list[Face]:

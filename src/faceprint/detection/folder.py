@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from faceprint.data.alignment import recorded_alignment, write_alignment
+from faceprint.data.alignment import recorded_alignment, recorded_detector, write_alignment
 from faceprint.data.images import ImageReadError, is_image_file, read_image
 from faceprint.detection.alignment import ALIGNMENTS, align_face
 from faceprint.detection.detector import Face, select_faces
@@ -41,13 +41,13 @@ class AlignReport:
 def _init_worker(settings: dict) -> None:
     import torch
 
-    from faceprint.detection.mtcnn import MTCNN
+    from faceprint.detection.detector import make_detector
     from faceprint.utils.runtime import die_with_parent, tune_malloc
 
     die_with_parent()
     torch.set_num_threads(1)  # one thread per process: two processes use the two cores without oversubscription
     tune_malloc()
-    _WORKER["detector"] = MTCNN(min_face=settings["min_face"])
+    _WORKER["detector"] = make_detector(settings["detector"], settings["min_face"], threads=1)
     _WORKER["settings"] = settings
 
 
@@ -99,7 +99,8 @@ def draw_faces(image: np.ndarray, faces: list[Face], out: Path) -> None:
 
 def align_folder(src: str | Path, dst: str | Path, method: str = "lfw", size: int = 250, margin: float = 32.0,
                  select: str = "best", workers: int | None = None, min_face: float = 20.0, ext: str = "jpg",
-                 debug: int = 0, progress: bool = True, chunk: int = 16, shard: str | None = None) -> AlignReport:
+                 debug: int = 0, progress: bool = True, chunk: int = 16, shard: str | None = None,
+                 detector: str = "mtcnn") -> AlignReport:
     """Align every image of SRC/<identity>/<image> into DST/<identity>/<image>.<ext>.
 
     Resumable: DST/manifest.jsonl records each source as it is done (boxes, landmarks, which face was taken), and a
@@ -115,12 +116,15 @@ def align_folder(src: str | Path, dst: str | Path, method: str = "lfw", size: in
     if not src.is_dir():
         raise MissingFileError(f"no such folder: {src}")
     dst.mkdir(parents=True, exist_ok=True)
-    settings = {"method": method, "size": size, "margin": margin, "select": select, "min_face": min_face}
+    settings = {"method": method, "size": size, "margin": margin, "select": select, "min_face": min_face,
+                "detector": detector}
     if recorded_alignment(dst) is None:  # shards starting together all write the same record, each atomically
-        write_alignment(dst, method, size, margin, select=select, min_face=min_face, source=str(src))
+        write_alignment(dst, method, size, margin, select=select, min_face=min_face, source=str(src),
+                        detector=detector)
     old = recorded_alignment(dst)
-    if old != {"method": method, "size": size, "margin": float(margin)}:
-        raise InputError(f"{dst} was aligned with {old}; use the same settings or another folder")
+    if old != {"method": method, "size": size, "margin": float(margin)} or recorded_detector(dst) != detector:
+        raise InputError(f"{dst} was aligned with {old} by {recorded_detector(dst)}; use the same settings and "
+                         "detector, or another folder")
     manifest = dst / ("manifest.jsonl" if count == 1 else f"manifest.shard-{index}-of-{count}.jsonl")
     done: set[str] = set()
     for m in sorted(dst.glob("manifest*.jsonl")):
@@ -143,10 +147,10 @@ def align_folder(src: str | Path, dst: str | Path, method: str = "lfw", size: in
         out.parent.mkdir(parents=True, exist_ok=True)
         todo.append((str(p), str(out)))
     if debug:
-        from faceprint.detection.mtcnn import MTCNN
+        from faceprint.detection.detector import make_detector
 
         (dst / "debug").mkdir(exist_ok=True)
-        det = MTCNN(min_face=min_face)
+        det = make_detector(detector, min_face)
         for p in files[:debug]:
             img = read_image(p)
             draw_faces(img, det.detect([img])[0], dst / "debug" / f"{p.parent.name}_{p.stem}.png")

@@ -67,12 +67,12 @@ def _chunked(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
 class FaceAligner:
     """Detect, select and align faces with the settings a model records in its preprocessing."""
 
-    def __init__(self, pre: Preprocessing, detector: Detector | None = None, select: str = "all",
+    def __init__(self, pre: Preprocessing, detector: Detector | str | None = None, select: str = "all",
                  min_face: float = 20.0, keep_crops: bool = False) -> None:
-        if detector is None:
-            from faceprint.detection.mtcnn import MTCNN
+        if detector is None or isinstance(detector, str):
+            from faceprint.detection.detector import make_detector
 
-            detector = MTCNN(min_face=min_face)
+            detector = make_detector(detector or "mtcnn", min_face)
         self.pre, self.detector, self.select, self.min_face = pre, detector, select, min_face
         self.keep_crops = keep_crops
 

@@ -35,6 +35,7 @@ def evaluate_pairs(
     input: str = "crops",
     select: str = "best",
     source: str | Path | None = None,
+    detector: str | None = None,
 ) -> PairsResult:
     """Verification metrics of `model` on `pairs` (thresholds cross-validated over the pairs' folds).
 
@@ -49,7 +50,7 @@ def evaluate_pairs(
     check_pairs_exist(pairs, protocol)
     paths = sorted({p for pair in pairs for p in (pair.path1, pair.path2)})
     pipe = Pipeline(model, input=input, select=select, flip=flip, cache_dir=cache_dir, progress=progress,
-                    no_face="centre_crop")
+                    no_face="centre_crop", detector=detector)
     es = pipe.embed(paths, source=source)
     if es.skipped:
         raise InputError(f"{protocol}: {len(es.skipped)} image(s) could not be read: " + "; ".join(es.skipped[:5]))

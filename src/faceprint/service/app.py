@@ -51,6 +51,7 @@ class ServiceSettings:
     max_pixels: int = 40_000_000
     timeout_s: float = 60.0
     max_files: int = 16
+    detector: str = "mtcnn"  # "mtcnn" or "yunet"
 
 
 class Face(BaseModel):
@@ -174,7 +175,7 @@ class Engine:
         tune_malloc()
         set_threads(None)
         model = faceprint.load(self.settings.model)
-        every = Pipeline(model, select="all")
+        every = Pipeline(model, select="all", detector=self.settings.detector)
         best = Pipeline(model, select="best", detector=every.aligner.detector)  # one detector for both
         self._state.update(model=model, pipe_all=every, pipe_best=best,
                            gallery=faceprint.open_gallery(self.settings.gallery, model, create=True))
