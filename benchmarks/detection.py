@@ -1,7 +1,8 @@
-"""Detection proof and speed: does MTCNN find the face of every LFW / CelebA-subset image where it should be, does it
-find the same faces as a saved earlier run, and how fast are detection + alignment here, beside dlib's HOG detector?
+"""Detection proof and speed: do MTCNN and YuNet find the face of every LFW / CelebA-subset image where it should be,
+does YuNet find the face MTCNN finds (and its landmarks how far from MTCNN's), does MTCNN find the same faces as a
+saved earlier run, and how fast are detection + alignment here, beside dlib's HOG detector?
 
-    python benchmarks/detection.py [--limit N] [--save D.json] [--reference D.json] [--no-dlib]
+    python benchmarks/detection.py [--limit N] [--save D.json] [--reference D.json] [--no-dlib] [--detectors mtcnn,yunet]
 
 --save writes every image's faces (boxes, landmarks, scores); --reference compares this run's faces with such a file
 (written by another version of faceprint: `PYTHONPATH=<old checkout>/src python benchmarks/detection.py --save ...`):
@@ -52,6 +53,10 @@ def _init(kind: str = "mtcnn") -> None:
         from faceprint.detection import MTCNN
 
         _DET["d"] = MTCNN()
+    elif kind == "yunet":
+        from faceprint.detection.detector import make_detector
+
+        _DET["d"] = make_detector("yunet", threads=1)
     else:
         import dlib
 
@@ -82,17 +87,18 @@ def _check(paths: list[str]) -> list[dict]:
 
         best = offset(select_faces(faces, im.shape, "best")[0]) if faces else float("inf")
         near = min((offset(f) for f in faces), default=float("inf"))
-        out.append({"path": p, "faces": [f.to_dict() for f in faces], "best": best, "near": near})
+        out.append({"path": p, "faces": [f.to_dict() for f in faces], "best": best, "near": near,
+                    "shape": list(im.shape)})
     return out
 
 
-def central_fraction(root: Path, limit: int | None, workers: int = 2) -> dict:
+def central_fraction(root: Path, limit: int | None, workers: int = 2, kind: str = "mtcnn") -> dict:
     files = sorted(str(p) for p in root.rglob("*.jpg"))
     if limit:
         files = files[:: max(1, len(files) // limit)][:limit]
     chunks = [files[i : i + 16] for i in range(0, len(files), 16)]
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(workers, initializer=_init) as pool:
+    with ProcessPoolExecutor(workers, initializer=_init, initargs=(kind,)) as pool:
         res = [r for rs in pool.map(_check, chunks) for r in rs]
     dt = time.perf_counter() - t0
     best = np.array([r["best"] for r in res])
@@ -102,7 +108,34 @@ def central_fraction(root: Path, limit: int | None, workers: int = 2) -> dict:
             "several": sum(len(r["faces"]) > 1 for r in res), "img_s": len(res) / dt,
             "misses": [r["path"] for r in res if r["near"] > 0.15][:10],
             "best_not_central": [r["path"] for r in res if r["best"] > 0.15 >= r["near"]][:10],
-            "detections": {r["path"]: r["faces"] for r in res}}
+            "detections": {r["path"]: r["faces"] for r in res}, "shapes": {r["path"]: r["shape"] for r in res}}
+
+
+def agreement(ref: dict, other: dict) -> dict:
+    """`other`'s detections against `ref`'s (MTCNN's) on the same images: the face `--select central` takes from
+    each is the same face (IoU >= 0.5), and how far its five points are from the reference's, in % of the
+    reference's inter-ocular distance (the same face only)."""
+    from faceprint.detection import Face, select_faces
+
+    def central(faces: list[dict], shape: list[int]) -> Face | None:
+        fs = [Face(np.array(f["box"]), f["score"], np.array(f["landmarks"])) for f in faces]
+        chosen = select_faces(fs, tuple(shape), "central")
+        return chosen[0] if chosen else None
+
+    same = both = 0
+    dist = []
+    for p, faces in ref["detections"].items():
+        a, b = central(faces, ref["shapes"][p]), central(other["detections"][p], other["shapes"][p])
+        if a is None or b is None:
+            continue
+        both += 1
+        if _iou(a.box, b.box) >= 0.5:
+            same += 1
+            eyes = float(np.linalg.norm(a.landmarks[0] - a.landmarks[1]))
+            dist.append(100 * np.linalg.norm(a.landmarks - b.landmarks, axis=1).max() / eyes)
+    d = np.array(dist)
+    return {"both": both, "same": same, "p50": float(np.median(d)), "p90": float(np.percentile(d, 90)),
+            "p99": float(np.percentile(d, 99))}
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -183,7 +216,7 @@ def write_video(path: Path, files: list[str], size: tuple[int, int], fps: int = 
     return path
 
 
-def video_throughput(path: Path, workers: int) -> tuple[float, int, float]:
+def video_throughput(path: Path, workers: int, kind: str = "mtcnn") -> tuple[float, int, float]:
     """Frames/s of decoding every frame + detection + alignment (FaceAligner.align_many, `workers` processes);
     faces per frame; frames/s of decoding alone."""
     from faceprint.data.transforms import Preprocessing
@@ -193,7 +226,7 @@ def video_throughput(path: Path, workers: int) -> tuple[float, int, float]:
     t0 = time.perf_counter()
     n = sum(1 for _ in read_frames(path, fps=0))
     decode = n / (time.perf_counter() - t0)
-    aligner = FaceAligner(Preprocessing(alignment="five_point", align_size=112, input_size=96), select="all")
+    aligner = FaceAligner(Preprocessing(alignment="five_point", align_size=112, input_size=96), kind, select="all")
     t0 = time.perf_counter()
     frames = ((frame_name(path, t), f) for t, f in read_frames(path, fps=0))
     faces = sum(len(r) for _, r in aligner.align_many(frames, workers) if isinstance(r, list))
@@ -225,24 +258,39 @@ def main() -> None:
     ap.add_argument("--reference", help="compare this run's LFW detections with a file written by --save")
     ap.add_argument("--no-dlib", action="store_true", help="leave dlib's HOG detector out of the speed table")
     ap.add_argument("--speed-only", action="store_true")
+    ap.add_argument("--detectors", default="mtcnn,yunet", help="faceprint's detectors to measure (mtcnn, yunet)")
     args = ap.parse_args()
+    detectors = args.detectors.split(",")
+    labels = {"mtcnn": "MTCNN", "yunet": "YuNet_s"}
     print(f"Machine: {machine()}\n")
     lfw = SHARED / "lfw" / "lfw-deepfunneled"
     if not args.speed_only:
-        print("| dataset | images | no face | a face centred (15% of side) | best face centred (15% / 10%) "
+        print("| dataset | detector | images | no face | a face centred (15% of side) | best face centred (15% / 10%) "
               "| several faces | img/s (2 processes) |")
-        print("|---|---|---|---|---|---|---|")
-        results = {}
-        for name, root in [("LFW (deep-funneled, 250 px)", lfw),
-                           ("CelebA subset (200 px)", SHARED / "celeba-subset" / "images")]:
-            if not root.exists():
-                print(f"| {name} | not here | | | | | |")
-                continue
-            r = central_fraction(root, args.limit, workers=min(2, os.cpu_count() or 1))
-            results[name] = r
-            print(f"| {name} | {r['images']} | {r['no_face']} | {100 * r['any_15']:.2f}% | "
-                  f"{100 * r['best_15']:.2f}% / {100 * r['best_10']:.2f}% | {r['several']} | {r['img_s']:.1f} |",
-                  flush=True)
+        print("|---|---|---|---|---|---|---|---|")
+        by_detector: dict[str, dict] = {}
+        for kind in detectors:
+            results = by_detector.setdefault(kind, {})
+            for name, root in [("LFW (deep-funneled, 250 px)", lfw),
+                               ("CelebA subset (200 px)", SHARED / "celeba-subset" / "images")]:
+                if not root.exists():
+                    print(f"| {name} | | not here | | | | | |")
+                    continue
+                r = central_fraction(root, args.limit, workers=min(2, os.cpu_count() or 1), kind=kind)
+                results[name] = r
+                print(f"| {name} | {labels[kind]} | {r['images']} | {r['no_face']} | {100 * r['any_15']:.2f}% | "
+                      f"{100 * r['best_15']:.2f}% / {100 * r['best_10']:.2f}% | {r['several']} | {r['img_s']:.1f} |",
+                      flush=True)
+        if "mtcnn" in by_detector and "yunet" in by_detector:
+            print("\nYuNet_s against MTCNN, the face `--select central` takes (same face: IoU >= 0.5; landmark "
+                  "distance: the farthest of the five points, in % of MTCNN's inter-ocular distance):")
+            print("| dataset | images with a face from both | same face | landmark distance median / 90th / 99th pct |")
+            print("|---|---|---|---|")
+            for name, ref in by_detector["mtcnn"].items():
+                a = agreement(ref, by_detector["yunet"][name])
+                print(f"| {name} | {a['both']} | {100 * a['same'] / max(a['both'], 1):.2f}% | "
+                      f"{a['p50']:.1f}% / {a['p90']:.1f}% / {a['p99']:.1f}% |", flush=True)
+        results = by_detector.get("mtcnn") or next(iter(by_detector.values()), {})
         for name, r in results.items():
             if r["misses"]:
                 print(f"\n{name}, images without a centred face: " + ", ".join(Path(p).name for p in r["misses"]))
@@ -264,7 +312,7 @@ def main() -> None:
     small = sorted(str(p) for p in lfw.rglob("*.jpg"))[::13][: args.limit or 1000]
     with tempfile.TemporaryDirectory() as tmp:
         big = mosaics(lfw, 48, Path(tmp))
-        kinds = [("faceprint MTCNN + alignment", "mtcnn")]
+        kinds = [(f"faceprint {labels[k]} + alignment", k) for k in detectors]
         if not args.no_dlib:
             try:
                 import dlib  # noqa: F401
@@ -289,14 +337,19 @@ def main() -> None:
         except ImportError:
             print("\n(PyAV is not installed: no video rows)")
             return
-        cells = []
-        for name, files, size in [("lfw.mp4", small, (250, 250)), ("mosaics.mp4", big, (1024, 768))]:
-            video = write_video(Path(tmp) / name, files, size)
-            rate, faces, decode = video_throughput(video, 2)
-            one, _, _ = video_throughput(video, 1)
-            cells.append(f"{rate:.1f} ({one:.1f}); {faces / len(files):.2f} faces/frame; decoding alone {decode:.0f}")
-        print(f"| faceprint MTCNN + alignment on a video of the same photos (every frame; H.264, 25 fps) | "
-              f"{cells[0]} | {cells[1]} |", flush=True)
+        videos = [("lfw.mp4", small, (250, 250)), ("mosaics.mp4", big, (1024, 768)),
+                  ("vga.mp4", small, (640, 480))]
+        paths = {name: write_video(Path(tmp) / name, files, size) for name, files, size in videos}
+        for kind in detectors:
+            cells = []
+            for name, files, _ in videos:
+                rate, faces, decode = video_throughput(paths[name], 2, kind)
+                one, _, _ = video_throughput(paths[name], 1, kind)
+                cells.append(f"{rate:.1f} ({one:.1f}); {faces / len(files):.2f} faces/frame; decoding alone "
+                             f"{decode:.0f}")
+            print(f"| faceprint {labels[kind]} + alignment on a video of the same photos (every frame; H.264, "
+                  f"25 fps) | {cells[0]} | {cells[1]} |", flush=True)
+            print(f"| the same, LFW photos as a 640 x 480 video | {cells[2]} | |", flush=True)
 
 
 if __name__ == "__main__":
