@@ -115,16 +115,21 @@ def _dlib_chip_params() -> dict:
     return json.loads(DLIB_CHIP_FILE.read_text())
 
 
-def dlib_chip_transform(landmarks: np.ndarray, params: dict | None = None, size: int = 150) -> np.ndarray:
-    """Image -> dlib chip similarity from MTCNN's five points: predict dlib's five points, then dlib's rule."""
-    p = params or _dlib_chip_params()
-    template, w = np.asarray(p["mtcnn_template"]), np.asarray(p["regression"])
+def regress_points(landmarks: np.ndarray, template: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Five points of another definition predicted from these, in the image: a linear map `w` (11 x 10, fitted by
+    a benchmark script) applied in the frame where the points best match `template` (their mean shape there)."""
     lm = np.asarray(landmarks, np.float64)
     t = similarity_transform(lm, template)  # image -> the frame the map was fitted in
     x = (lm @ t[:, :2].T + t[:, 2]).ravel() - template.ravel()
-    dlib_frame = (np.append(x, 1.0) @ w).reshape(5, 2)
+    frame = (np.append(x, 1.0) @ w).reshape(5, 2)
     t_inv = np.linalg.inv(np.vstack([t, [0, 0, 1]]))[:2]
-    dlib_image = dlib_frame @ t_inv[:, :2].T + t_inv[:, 2]
+    return frame @ t_inv[:, :2].T + t_inv[:, 2]
+
+
+def dlib_chip_transform(landmarks: np.ndarray, params: dict | None = None, size: int = 150) -> np.ndarray:
+    """Image -> dlib chip similarity from MTCNN's five points: predict dlib's five points, then dlib's rule."""
+    p = params or _dlib_chip_params()
+    dlib_image = regress_points(landmarks, np.asarray(p["mtcnn_template"]), np.asarray(p["regression"]))
     return similarity_transform(dlib_image, np.asarray(p["dlib_template"]) * (size / 150.0))
 
 

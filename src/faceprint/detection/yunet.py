@@ -15,17 +15,20 @@ the resolution they need. Photos of one input size are detected in one batch.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from faceprint.detection.alignment import regress_points
 from faceprint.detection.detector import Detector, Face
 from faceprint.errors import InputError
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 VARIANTS = {"s": "yunet_s_dynamic.onnx", "n": "yunet_n_dynamic.onnx"}
+LANDMARK_MAP = "yunet_landmarks.json"
 STRIDES = (8, 16, 32)
 MIN_FACE_AT_INPUT = 12.0  # pixels: the smallest faces YuNet's stride-8 head finds reliably
 
@@ -34,7 +37,8 @@ class YuNet(Detector):
     name = "yunet"
 
     def __init__(self, min_face: float = 20.0, variant: str = "s", score_threshold: float = 0.6,
-                 nms_threshold: float = 0.3, max_side: int = 640, threads: int | None = None) -> None:
+                 nms_threshold: float = 0.3, max_side: int = 640, threads: int | None = None,
+                 map_landmarks: bool = True) -> None:
         if variant not in VARIANTS:
             raise InputError(f"YuNet variant must be one of {sorted(VARIANTS)}, got {variant!r}")
         if min_face <= 0 or max_side < 32:
@@ -49,12 +53,18 @@ class YuNet(Detector):
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.min_face, self.variant = min_face, variant
         self.score_threshold, self.nms_threshold, self.max_side = score_threshold, nms_threshold, max_side
+        # YuNet's own five points differ from MTCNN's, for which faceprint's alignments and calibrated models were
+        # made: by default they are mapped onto MTCNN's (a linear map fitted by benchmarks/yunet_landmarks.py)
+        self.landmark_map: tuple[np.ndarray, np.ndarray] | None = None
+        if map_landmarks:
+            p = json.loads((WEIGHTS / LANDMARK_MAP).read_text())
+            self.landmark_map = (np.asarray(p["yunet_template"]), np.asarray(p["regression"]))
 
     def settings(self) -> dict:
         """What a record of detections should say about the detector that made them."""
         return {"detector": self.name, "variant": self.variant, "min_face": self.min_face,
                 "score_threshold": self.score_threshold, "nms_threshold": self.nms_threshold,
-                "max_side": self.max_side}
+                "max_side": self.max_side, "landmarks": "mapped to MTCNN's" if self.landmark_map else "own"}
 
     def scale_for(self, shape: tuple[int, ...]) -> float:
         """The factor a photo of this shape is resized by before detection (<= 1)."""
@@ -111,8 +121,14 @@ class YuNet(Detector):
         box, pts, sc = np.concatenate(boxes), np.concatenate(points), np.concatenate(scores)
         order = nms(box, sc, self.nms_threshold)
         scale = np.array([sx, sy])
-        return [Face((box[i].reshape(2, 2) * scale).ravel().astype(np.float32), float(sc[i]),
-                     (pts[i] * scale).astype(np.float32)) for i in order]
+        faces = []
+        for i in order:
+            points = pts[i] * scale
+            if self.landmark_map is not None:
+                points = regress_points(points, *self.landmark_map)
+            faces.append(Face((box[i].reshape(2, 2) * scale).ravel().astype(np.float32), float(sc[i]),
+                              points.astype(np.float32)))
+        return faces
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float) -> list[int]:
