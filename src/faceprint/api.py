@@ -39,7 +39,7 @@ def load(path: str | Path | None = None) -> FaceEmbedder | OnnxEmbedder:
     """A model file, the default model shipped inside the package, or another shipped model by name ("dlib": dlib's
     ResNet with faceprint's thresholds). A `.onnx` file written by `faceprint export` runs in onnxruntime (embedding
     only; PyTorch is not imported). A file in the working folder named like a shipped model wins over it."""
-    if path is not None and str(path) in NAMED_MODELS and not Path(path).exists():
+    if path is not None and str(path) in NAMED_MODELS and not Path(path).is_file():
         path = NAMED_MODELS[str(path)]
     if path is not None and str(path).endswith(".onnx"):
         from faceprint.deploy.runtime import OnnxEmbedder
