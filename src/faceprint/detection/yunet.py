@@ -6,7 +6,10 @@ The network sees the photo in BGR, 0-255, padded at the bottom and right to a mu
 anchor-free with one prior per cell at strides 8, 16 and 32: per cell a class and an objectness probability (the
 score is their geometric mean), a box (centre offset and log size, in strides) and five points (offsets in strides
 from the cell). Boxes over the score threshold go through non-maximum suppression. Decoded as OpenCV's
-`cv2.FaceDetectorYN` decodes the same network (tests/detection/test_yunet.py holds the two within a pixel).
+`cv2.FaceDetectorYN` decodes the same network (tests/detection/test_yunet.py holds the two within a pixel). The five
+points are then mapped onto where MTCNN puts its own (a linear map fitted on the CelebA subset,
+weights/yunet_landmarks.json, benchmarks/yunet_landmarks.py): faceprint's alignments and the models calibrated on
+them were made for MTCNN's points, and YuNet's own sit elsewhere (its mouth corners by ~6% of the eye distance).
 
 Input size: a photo whose long side is over `max_side` is shrunk to it, unless that would make a face of `min_face`
 pixels smaller than MIN_FACE_AT_INPUT, the size YuNet still finds; so asking for small faces in a large photo keeps
@@ -43,7 +46,10 @@ class YuNet(Detector):
             raise InputError(f"YuNet variant must be one of {sorted(VARIANTS)}, got {variant!r}")
         if min_face <= 0 or max_side < 32:
             raise InputError(f"min_face must be > 0 and max_side >= 32, got {min_face} and {max_side}")
-        import onnxruntime as ort
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise InputError("the YuNet detector runs in onnxruntime: pip install 'faceprint[onnx]'") from None
 
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
