@@ -1,26 +1,38 @@
-# Two commands for a newcomer: `make demo` and `make test`. Both create .venv and install faceprint first.
+# Two commands for a newcomer: `make demo` and `make test`. Both create .venv and install faceprint first:
+# `make demo` only what the main job needs, `make test` the test extras too (dlib, onnx, openvino, PostgreSQL's
+# client, a browser-free HTTP stack, ...). TORCH_INDEX=URL installs PyTorch from that index first, e.g. PyTorch's
+# CPU-only build on a machine without an NVIDIA GPU (see README).
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+TORCH_INDEX ?=
+CORE := $(VENV)/.installed-core
+TEST := $(VENV)/.installed-test
 
 .PHONY: setup demo test bench clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(if $(TORCH_INDEX),$(BIN)/python -m pip install -q torch --index-url $(TORCH_INDEX))
+
+$(CORE): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $(CORE)
+
+$(TEST): pyproject.toml $(CORE)
 	$(BIN)/python -m pip install -q -e ".[test]"
-	touch $(STAMP)
+	touch $(TEST)
 
-setup: $(STAMP)
+setup: $(TEST)
 
-demo: $(STAMP)
+demo: $(CORE)
 	$(BIN)/faceprint demo
 
-test: $(STAMP)
+test: $(TEST)
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
+bench: $(TEST)
 	$(BIN)/python -m pip install -q -e ".[bench]"
 	$(BIN)/python benchmarks/mining.py
 	$(BIN)/python benchmarks/train_throughput.py
