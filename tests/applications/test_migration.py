@@ -207,3 +207,13 @@ def test_gallery_commands(models, tmp_path):
     assert r.returncode == 2 and "fixed when it was made" in r.stderr, r.stderr
     r = run("gallery", "forget-crops", "--gallery", k)
     assert r.returncode == 0 and "erased 8 face crops" in r.stdout, r.stderr
+
+
+def test_a_damaged_crop_drops_its_face_and_says_why(models, split, tmp_path):
+    gallery, _ = split
+    _enroll(tmp_path / "g.db", models["old"], gallery[:4])
+    with sqlite3.connect(tmp_path / "g.db") as con:
+        con.execute("UPDATE crops SET jpeg = ? WHERE face_id = (SELECT MIN(face_id) FROM crops)", (b"not a jpeg",))
+    with Gallery(tmp_path / "g.db", None, create=False) as g:
+        rep = migrate(g, models["new"], progress=False)
+    assert rep.moved == 3 and len(rep.dropped) == 1 and "cannot be decoded" in rep.dropped[0]

@@ -83,7 +83,10 @@ class Migrator:
     def _face(self, stored: StoredFace) -> tuple[np.ndarray, Face] | str:
         """(image, face to align) or why there is none; a face from enrolment landmarks is marked by score -1."""
         if stored.crop is not None:
-            image = stored.crop.image()
+            try:
+                image = stored.crop.image()
+            except (OSError, ValueError) as e:  # a damaged row: said, and the face is dropped, not the migration
+                return f"the stored crop cannot be decoded ({e})"
             enrolled = stored.crop.face()
             found = self.detector.detect([image])[0]
             if enrolled is not None:

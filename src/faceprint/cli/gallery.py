@@ -41,7 +41,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     with _open_any(args.gallery) as g:
         model = load_model_arg(args.model)
         before = g.fingerprint
-        rep = migrate(g, model, photos=args.photos, batch=args.batch, progress=not args.no_progress, log=print)
+        from faceprint.detection.detector import make_detector
+
+        detector = make_detector(args.detector)
+        rep = migrate(g, model, photos=args.photos, batch=args.batch, detector=detector,
+                      progress=not args.no_progress, log=print)
         for d in rep.dropped:
             print(f"removed {d}")
         for d in rep.from_landmarks:
@@ -75,6 +79,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--photos", help="for faces without a stored crop: the folder the enrolled photo paths are "
                                     "relative to (a photo is used only if its content is the enrolled one)")
     m.add_argument("--batch", type=int, default=64, help="faces staged per transaction (default 64)")
+    m.add_argument("--detector", choices=["mtcnn", "yunet"], default="mtcnn",
+                   help="the face detector run on each kept crop (default mtcnn)")
     m.add_argument("--no-progress", action="store_true")
     m.set_defaults(func=cmd_migrate)
 
