@@ -71,10 +71,10 @@ def enroll(gallery: Gallery, pipeline: Pipeline, paths: Sequence[str | Path], id
         report.batches += 1
         pending.clear()
 
-    crops = resolve_input(pipeline.model, pipeline.input, source) == "crops"
+    ready_crops = resolve_input(pipeline.model, pipeline.input, source) == "crops"
     from faceprint.data.video import is_video_file
 
-    if crops or any(is_video_file(paths[i]) for i in todo):
+    if ready_crops or any(is_video_file(paths[i]) for i in todo):
         _enroll_in_calls(gallery, pipeline, paths, identities, todo, sha, batch, report, progress)
         return report
     pre = pipeline.model.preprocessing
@@ -106,7 +106,7 @@ def _enroll_in_calls(gallery: Gallery, pipeline: Pipeline, paths: list[Path], id
     pipeline.keep_crops = gallery.crops_policy == "keep"
     groups: list[list[int]] = []
     for i in todo:
-        if groups and identities[groups[-1][-1]] == identities[i] or groups and len(groups[-1]) < batch:
+        if groups and (identities[groups[-1][-1]] == identities[i] or len(groups[-1]) < batch):
             groups[-1].append(i)
         else:
             groups.append([i])

@@ -74,9 +74,9 @@ class Migrator:
 
     def __init__(self, model: FaceEmbedder, detector: Detector | None = None, photos: Path | None = None) -> None:
         if detector is None:
-            from faceprint.detection.mtcnn import MTCNN
+            from faceprint.detection.detector import make_detector
 
-            detector = MTCNN(min_face=20.0)  # the enrolment default; a crop never shrinks a face under ~130 px
+            detector = make_detector("mtcnn", 20.0)  # the enrolment default; a crop never shrinks a face under ~130 px
         self.model, self.detector, self.photos = model, detector, photos
         self.pre = model.preprocessing
 

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 from faceprint.data.transforms import Preprocessing, flip_mode
 from faceprint.errors import FaceprintError
 from faceprint.utils.io import file_sha256
+from faceprint.utils.onnx import cpu_session
 
 FORMAT = "faceprint.onnx"
 FORMAT_VERSION = 1
@@ -55,13 +55,9 @@ class OnnxEmbedder:
             raise ExportedModelError(f"{path}: the file does not match its description {meta_path.name} "
                                      "(replaced or damaged?)")
         try:
-            import onnxruntime as ort
+            self.session = cpu_session(path, threads)
         except ImportError:
             raise ImportError("running an ONNX model needs onnxruntime: pip install 'faceprint[onnx]'") from None
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
-        opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         self.path, self.meta = path, meta
         self.info: dict[str, Any] = meta["config"]
         self.fingerprint: str = meta["fingerprint"]

@@ -19,7 +19,6 @@ the resolution they need. Photos of one input size are detected in one batch.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ from PIL import Image
 from faceprint.detection.alignment import regress_points
 from faceprint.detection.detector import Detector, Face
 from faceprint.errors import InputError
+from faceprint.utils.onnx import cpu_session
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
 VARIANTS = {"s": "yunet_s_dynamic.onnx", "n": "yunet_n_dynamic.onnx"}
@@ -47,15 +47,9 @@ class YuNet(Detector):
         if min_face <= 0 or max_side < 32:
             raise InputError(f"min_face must be > 0 and max_side >= 32, got {min_face} and {max_side}")
         try:
-            import onnxruntime as ort
+            self.session = cpu_session(WEIGHTS / VARIANTS[variant], threads)
         except ImportError:
             raise InputError("the YuNet detector runs in onnxruntime: pip install 'faceprint[onnx]'") from None
-
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
-        opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(WEIGHTS / VARIANTS[variant]), opts,
-                                            providers=["CPUExecutionProvider"])
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.min_face, self.variant = min_face, variant
         self.score_threshold, self.nms_threshold, self.max_side = score_threshold, nms_threshold, max_side
