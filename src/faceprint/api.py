@@ -151,9 +151,10 @@ class Clustering:
 
 def cluster(model: FaceEmbedder, images: Images | EmbeddingSet, *, method: str = "agglomerative",
             threshold: float | None = None, k: int | None = None, min_size: int = 1, input: str = "photos",
-            select: str = "all", **options: Any) -> Clustering:
+            select: str = "all", same_photo: bool = False, **options: Any) -> Clustering:
     """Group faces by person: average linkage cut at the model's clustering threshold (any number of faces: past
-    20,000 without the N x N matrix), or k-means (k given, or chosen by silhouette)."""
+    20,000 without the N x N matrix), or k-means (k given, or chosen by silhouette). Two faces of one photo (or one
+    video frame) are never put in one cluster unless `same_photo` allows it."""
     from faceprint.applications.clustering import cluster as run
     from faceprint.embeddings import EmbeddingSet
     from faceprint.thresholds import cluster_threshold
@@ -166,5 +167,6 @@ def cluster(model: FaceEmbedder, images: Images | EmbeddingSet, *, method: str =
     if not len(es.paths):
         raise InputError("no face to cluster" + (f": {es.skipped[0]}" if es.skipped else ""))
     t, warning = cluster_threshold(model, threshold) if method == "agglomerative" else (None, "")
-    res = run(es.embeddings, method, threshold=t, k=k, distance=model.distance, min_size=min_size)
+    res = run(es.embeddings, method, threshold=t, k=k, distance=model.distance, min_size=min_size,
+              groups=None if same_photo else es.paths)
     return Clustering(res, es, t, warning)

@@ -23,45 +23,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
 from faceprint.demo import PHOTOS, STRANGER  # noqa: E402
-
-KEY = "test-key-0123456789abcdef"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(gallery: Path, *extra: str, env_keys: str | None = KEY, wait: bool = True):  # type: ignore[no-untyped-def]
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "FACEPRINT_API_KEYS"}
-    if env_keys is not None:
-        env["FACEPRINT_API_KEYS"] = env_keys
-    proc = subprocess.Popen([sys.executable, "-m", "faceprint", "serve", "--gallery", str(gallery), "--port",
-                             str(port), *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    if wait:
-        for _ in range(300):
-            if proc.poll() is not None:
-                raise AssertionError(f"server ended: {proc.stdout.read()}")
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            proc.kill()
-            raise AssertionError("server did not start")
-    return proc, url
-
-
-def _stop(proc) -> None:  # type: ignore[no-untyped-def]
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+from tests.service.server import KEY, _serve, _stop  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -103,9 +65,12 @@ def test_every_route_but_health_needs_the_key(server):
             assert r.status_code == 401, (method, path, headers, r.status_code)
     schema = httpx.get(f"{server}/openapi.json", headers=H).json()
     assert {"/embed", "/verify", "/enroll", "/identify", "/people", "/people/{name}", "/health"} <= set(schema["paths"])
-    # the face crops a gallery keeps never leave it: no route serves them, no answer carries them
+    # the face crops a gallery keeps never leave it: no route serves them, no answer carries them (people's
+    # 160 px face thumbnails, for the web page, are the one image a key holder gets: tests/service/test_piles.py)
     assert not any("crop" in p or "image" in p for p in schema["paths"])
     assert "crop" not in str(schema["components"]).lower()
+    assert [p for p in schema["paths"] if "thumbnail" in p] == ["/people/{name}/thumbnail",
+                                                                "/piles/{pile}/faces/{face}/thumbnail"]
     assert httpx.get(f"{server}/docs", headers=H).status_code == 404  # no HTML pages that load scripts from a CDN
 
 

@@ -13,6 +13,7 @@ import os
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -64,13 +65,21 @@ def cluster(
     distance: str | Distance = "squared_l2",
     min_size: int = 1,
     seed: int = 0,
+    groups: Sequence | np.ndarray | None = None,
 ) -> ClusterResult:
-    """Cluster embeddings; clusters smaller than `min_size` go to the unclustered bucket (label -1)."""
+    """Cluster embeddings; clusters smaller than `min_size` go to the unclustered bucket (label -1).
+
+    `groups`: one key per face (e.g. its photo); faces with the same key are never put in one cluster (one person
+    is in a photo once). Agglomerative: two clusters are never merged while that would join such faces. k-means:
+    each photo's faces go to distinct clusters, the assignment of least total distance to the centroids."""
     if method not in METHODS:
         raise InputError(f"method must be one of {METHODS}, got {method!r}")
     n = len(emb)
     if n == 0:
         raise InputError("nothing to cluster")
+    if groups is not None and len(groups) != n:
+        raise InputError(f"{len(groups)} groups for {n} faces")
+    links = cannot_link_pairs(groups) if groups is not None else np.zeros((0, 2), np.int64)
     if n == 1:
         labels, param = np.zeros(1, dtype=np.int64), float(threshold or k or 0)
     elif method == "agglomerative":
@@ -79,19 +88,67 @@ def cluster(
         if n > AGGLOMERATIVE_MAX:
             from faceprint.applications.graph import average_linkage
 
-            labels = average_linkage(emb, threshold, distance)
+            labels = average_linkage(emb, threshold, distance, cannot_link=links)
         else:
             from sklearn.cluster import AgglomerativeClustering
 
             d = get_distance(distance).pairwise(torch.from_numpy(np.ascontiguousarray(emb, np.float32))).numpy()
+            d = d.astype(np.float64)
+            if len(links):
+                # A cannot-link pair gets a distance so large that any average over clusters that contains it stays
+                # above every real distance and the threshold: such clusters are never merged below the cut.
+                far = (float(d.max()) + float(threshold) + 1.0) * n * n
+                d[links[:, 0], links[:, 1]] = d[links[:, 1], links[:, 0]] = far
             labels = AgglomerativeClustering(n_clusters=None, metric="precomputed", linkage="average",
                                              distance_threshold=threshold).fit_predict(d)
         param = float(threshold)
     else:
         k = k or choose_k(emb, seed=seed)
         labels, param = kmeans(emb, min(k, n), seed), float(k)
+        if len(links):
+            labels = assign_apart(emb, labels, groups, distance)
     labels = _renumber_by_size(labels, min_size)
     return ClusterResult(labels, method, int(labels.max() + 1) if (labels >= 0).any() else 0, param)
+
+
+def cannot_link_pairs(groups: Sequence | np.ndarray) -> np.ndarray:
+    """(P, 2) every pair of faces that share a group key."""
+    _, codes = np.unique(np.asarray(groups), return_inverse=True)
+    codes = codes.ravel()
+    order = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    pairs = [np.array([(m[i], m[j]) for i in range(len(m)) for j in range(i + 1, len(m))], np.int64)
+             for m in np.split(order, bounds) if len(m) > 1]
+    return np.concatenate(pairs) if pairs else np.zeros((0, 2), np.int64)
+
+
+def assign_apart(emb: np.ndarray, labels: np.ndarray, groups: Sequence | np.ndarray,
+                 distance: str | Distance = "squared_l2") -> np.ndarray:
+    """k-means labels with each group's faces in distinct clusters: for every group whose faces share a cluster,
+    the assignment to distinct centroids of least total distance (Hungarian). A group with more faces than
+    clusters keeps its extra faces in their own new clusters."""
+    from scipy.optimize import linear_sum_assignment
+
+    labels = np.asarray(labels, np.int64).copy()
+    present = np.unique(labels)
+    k = int(labels.max()) + 1
+    centroids = np.stack([emb[labels == c].mean(0) for c in present]).astype(np.float32)
+    dist = get_distance(distance)
+    _, codes = np.unique(np.asarray(groups), return_inverse=True)
+    codes = codes.ravel()
+    for g in np.unique(codes):
+        members = np.flatnonzero(codes == g)
+        if len(members) < 2 or len(np.unique(labels[members])) == len(members):
+            continue
+        cost = dist.pairwise(torch.from_numpy(np.ascontiguousarray(emb[members], np.float32)),
+                             torch.from_numpy(centroids)).numpy().astype(np.float64)
+        rows, cols = linear_sum_assignment(cost)
+        labels[members] = -1
+        labels[members[rows]] = present[cols]
+        for i in members[labels[members] < 0]:  # more faces than clusters
+            labels[i] = k
+            k += 1
+    return labels
 
 
 def _renumber_by_size(labels: np.ndarray, min_size: int) -> np.ndarray:

@@ -64,9 +64,14 @@ def _edges(nbr: np.ndarray) -> np.ndarray:
 
 
 def average_linkage(emb: np.ndarray, threshold: float, distance: str | Distance = "squared_l2",
-                    k: int = DEFAULT_K, index: str = "auto", neighbours: np.ndarray | None = None) -> np.ndarray:
+                    k: int = DEFAULT_K, index: str = "auto", neighbours: np.ndarray | None = None,
+                    cannot_link: np.ndarray | None = None) -> np.ndarray:
     """Cluster labels (arbitrary integers): average linkage cut at `threshold`, candidates from the k-NN graph
-    (or from `neighbours`, an (N, k) table). The model's distance must average exactly through mean vectors."""
+    (or from `neighbours`, an (N, k) table). The model's distance must average exactly through mean vectors.
+
+    `cannot_link` (P, 2): pairs of faces never put in one cluster; two clusters holding such a pair between them are
+    never merged. Treating such a pair of clusters as infinitely far keeps average linkage reducible, so merging
+    reciprocal nearest pairs still gives the one-pair-at-a-time result."""
     dist = get_distance(distance)
     if not dist.averages_through_means:
         raise InputError(f"average linkage beyond the N x N matrix needs the squared L2 distance, not {dist.name}")
@@ -108,6 +113,15 @@ def average_linkage(emb: np.ndarray, threshold: float, distance: str | Distance 
         a = np.flatnonzero(partner < n)
         mutual = a[(partner[partner[a]] == a) & (a < partner[a])]  # reciprocal nearest pairs: merge them all
         b = partner[mutual]
+        if cannot_link is not None and len(cannot_link):
+            blocked = _blocked(owner, cannot_link, mutual, b, n)
+            if blocked.any():  # such a pair is never a candidate again (clusters only grow): drop it, look again
+                bad = np.minimum(mutual[blocked], b[blocked]) * n + np.maximum(mutual[blocked], b[blocked])
+                drop = np.isin(np.minimum(ca, cb) * n + np.maximum(ca, cb), bad)
+                ca, cb, score = ca[~drop], cb[~drop], score[~drop]
+                mutual, b = mutual[~blocked], b[~blocked]
+                if not len(mutual):
+                    continue
         sums[mutual] += sums[b]
         sizes[mutual] += sizes[b]
         remap = np.arange(n)
@@ -127,3 +141,10 @@ def average_linkage(emb: np.ndarray, threshold: float, distance: str | Distance 
         cb = np.concatenate([cb[~touched], tb[keep]])
         score = np.concatenate([score[~touched], ts[keep]])
     return owner
+
+
+def _blocked(owner: np.ndarray, cannot_link: np.ndarray, a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
+    """Which cluster pairs (a[i], b[i]) hold a cannot-link pair between them."""
+    oa, ob = owner[cannot_link[:, 0]], owner[cannot_link[:, 1]]
+    spanned = np.minimum(oa, ob) * n + np.maximum(oa, ob)
+    return np.isin(np.minimum(a, b) * n + np.maximum(a, b), spanned)

@@ -338,6 +338,14 @@ class Gallery:
                                                               _unpoints(r[7], (5, 2))))
                 for r in rows]
 
+    def portrait(self, name: str) -> FaceCrop | None:
+        """The stored crop of a person's first enrolled face that has one (None when none has: a gallery without
+        crops, or faces enrolled before crops were kept)."""
+        row = self._exec(
+            "SELECT c.jpeg, c.box, c.landmarks FROM faces f JOIN identities i ON f.identity_id = i.id "
+            "JOIN crops c ON c.face_id = f.id WHERE i.name = ? ORDER BY f.id LIMIT 1", (name,)).fetchone()
+        return None if row is None else FaceCrop(bytes(row[0]), _unpoints(row[1], (4,)), _unpoints(row[2], (5, 2)))
+
     def staged(self, target: str) -> set[int]:
         """Ids of the faces whose embedding by model `target` is already staged."""
         return {int(r[0]) for r in self._exec("SELECT face_id FROM migration WHERE target = ?", (target,))}

@@ -275,7 +275,8 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
     model = load_model_arg(args.model)
     es = embeddings_of(model, args.data, args)
-    c = cluster(model, es, method=args.method, threshold=args.threshold, k=args.k, min_size=args.min_size)
+    c = cluster(model, es, method=args.method, threshold=args.threshold, k=args.k, min_size=args.min_size,
+                same_photo=args.same_photo)
     if c.warning:
         log.warning(c.warning)
     res = c.result
@@ -434,6 +435,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=float, help="agglomerative: average-linkage distance (default: the model's)")
     p.add_argument("--k", type=int, help="k-means: number of clusters (default: chosen by silhouette)")
     p.add_argument("--min-size", type=int, default=1, help="smaller clusters go to 'unclustered'")
+    p.add_argument("--same-photo", action="store_true",
+                   help="allow two faces of one photo in one cluster (by default they never are: a person is in a "
+                        "photo once)")
     p.add_argument("--copy", action="store_true", help="copy images into cluster folders instead of linking")
     p.add_argument("--json")
     p.add_argument("--cache-dir")

@@ -29,12 +29,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise UserError(f"--insecure-no-auth only listens on loopback ({', '.join(LOOPBACK)}), not {args.host}")
     settings = ServiceSettings(gallery=args.gallery, model=args.model, api_keys=keys,
                                max_body_bytes=int(args.max_body_mb * 2**20), max_pixels=args.max_pixels,
-                               timeout_s=args.timeout, detector=args.detector)
+                               timeout_s=args.timeout, detector=args.detector, thumbnails=not args.no_thumbnails)
     app = create_app(settings)
     from faceprint.applications.postgres import redact
 
     print(f"faceprint serve: gallery {redact(args.gallery)}, http://{args.host}:{args.port} "
-          f"({len(keys)} API key(s){'' if keys else '; NO AUTH, loopback only'})", flush=True)
+          f"({len(keys)} API key(s){'' if keys else '; NO AUTH, loopback only'}); open that address in a browser "
+          "for the web page", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
                 timeout_keep_alive=5, limit_concurrency=args.max_connections, server_header=False)
     return 0
@@ -54,4 +55,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=60.0, help="seconds a request may compute (503 above)")
     p.add_argument("--max-connections", type=int, default=64, help="concurrent connections (503 above)")
     p.add_argument("--detector", choices=["mtcnn", "yunet"], default="mtcnn", help="the face detector (default mtcnn)")
+    p.add_argument("--no-thumbnails", action="store_true",
+                   help="never serve face thumbnails of the gallery's stored crops (the web page then shows "
+                        "initials for people)")
     p.set_defaults(func=cmd_serve)

@@ -75,3 +75,25 @@ def image_crop(image: np.ndarray) -> FaceCrop:
         size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
         image = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
     return FaceCrop(_jpeg(np.ascontiguousarray(image)), None, None)
+
+
+THUMBNAIL_SIDE = 160
+
+
+def thumbnail(crop: FaceCrop, side: int = THUMBNAIL_SIDE) -> bytes:
+    """A square JPEG of the face for people to look at: its box widened by half, kept inside the crop (shifted, not
+    padded), `side` pixels across. An image enrolled as a ready crop is shown whole, centre-cut to a square."""
+    with Image.open(io.BytesIO(crop.jpeg)) as im:
+        rgb = im.convert("RGB")
+    w, h = rgb.size
+    if crop.box is not None:
+        x1, y1, x2, y2 = (float(v) for v in crop.box)
+        cx, cy, half = (x1 + x2) / 2, (y1 + y2) / 2, max(x2 - x1, y2 - y1) * 0.75
+    else:
+        cx, cy, half = w / 2, h / 2, min(w, h) / 2
+    half = min(half, w / 2, h / 2)
+    left, top = min(max(0.0, cx - half), w - 2 * half), min(max(0.0, cy - half), h - 2 * half)
+    face = rgb.resize((side, side), Image.Resampling.LANCZOS, box=(left, top, left + 2 * half, top + 2 * half))
+    buf = io.BytesIO()
+    face.save(buf, format="JPEG", quality=85)
+    return buf.getvalue()

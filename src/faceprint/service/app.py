@@ -30,13 +30,14 @@ from fastapi import (
     Request,
     UploadFile,
 )
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from faceprint import __version__
 from faceprint.data.images import ImageReadError, ImageTooLargeError, decode_image
 from faceprint.errors import FaceprintError, InputError
+from faceprint.service.piles import MAX_FACES, PileError, Piles
 
 log = logging.getLogger("faceprint.serve")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -52,6 +53,7 @@ class ServiceSettings:
     timeout_s: float = 60.0
     max_files: int = 16
     detector: str = "mtcnn"  # "mtcnn" or "yunet"
+    thumbnails: bool = True  # serve 160 px face thumbnails of the gallery's stored crops to key holders
 
 
 class Face(BaseModel):
@@ -111,6 +113,52 @@ class DeleteResponse(BaseModel):
     faces_removed: int
 
 
+class Limits(BaseModel):
+    """What one request may carry: the page splits big uploads by these."""
+
+    max_files: int
+    max_body_bytes: int
+    max_pixels: int
+    model: str
+    thumbnails: bool  # whether people have face thumbnails (the gallery keeps face crops, and serving them is on)
+
+
+class PileCreated(BaseModel):
+    pile: str
+
+
+class PileAdded(BaseModel):
+    photos: int  # photos in this request that were read
+    faces: int  # faces found in them
+    total_faces: int  # faces in the pile now
+    skipped: list[str]
+
+
+class PileFaceOut(BaseModel):
+    id: int
+    photo: str
+    box: list[float]
+    name: str | None  # the gallery's name for this face, when it recognises it
+
+
+class PileCluster(BaseModel):
+    offer: str | None  # the name most of its faces are recognised as
+    faces: list[PileFaceOut]
+
+
+class PileClusters(BaseModel):
+    clusters: list[PileCluster]
+    open_faces: int
+    enrolled_faces: int
+    threshold: float
+
+
+class PileEnroll(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    faces: list[int] = Field(min_length=1, max_length=MAX_FACES)
+    dropped: list[int] = Field(default_factory=list, max_length=MAX_FACES)
+
+
 class Health(BaseModel):
     status: str
     version: str
@@ -163,6 +211,7 @@ class Engine:
         self.settings = settings
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="faceprint-engine")
         self._state: dict[str, Any] = {}
+        self.piles = Piles()
 
     def start(self) -> str:
         return self.pool.submit(self._load).result()
@@ -272,10 +321,122 @@ class Engine:
     def delete(self, name: str) -> DeleteResponse:
         return DeleteResponse(name=name, faces_removed=self._state["gallery"].remove(name))
 
+    def limits(self) -> Limits:
+        st = self.settings
+        return Limits(max_files=st.max_files, max_body_bytes=st.max_body_bytes, max_pixels=st.max_pixels,
+                      model=self._state["model"].fingerprint,
+                      thumbnails=st.thumbnails and self._state["gallery"].crops_policy == "keep")
+
+    def portrait(self, name: str) -> bytes | None:
+        from faceprint.detection.crops import thumbnail
+
+        g = self._state["gallery"]
+        if name not in {n for n, _ in g.identities()}:
+            raise HTTPException(404, f"no person {name!r} in the gallery")
+        crop = g.portrait(name) if self.settings.thumbnails else None
+        return None if crop is None else thumbnail(crop)
+
+    # -- piles: photos to sort into people (the web page's "sort a pile") ----------------------------------------
+    def pile_new(self) -> PileCreated:
+        return PileCreated(pile=self.piles.new().id)
+
+    def pile_add(self, pile_id: str, uploads: list[tuple[bytes, str]]) -> PileAdded:
+        from faceprint.detection.crops import face_crop, thumbnail
+        from faceprint.service.piles import PileFace
+
+        pile = self.piles.get(pile_id)
+        pipe, skipped, read, new = self._state["pipe_all"], [], 0, 0
+        for data, label in uploads:
+            try:
+                image = decode_image(data, label, self.settings.max_pixels)
+            except ImageTooLargeError:
+                raise
+            except ImageReadError as e:
+                skipped.append(f"{label}: {e.reason}")
+                continue
+            read += 1
+            found = pipe.faces(image, label)
+            if not found:
+                skipped.append(f"{label}: no face found")
+                continue
+            if len(pile.faces) + len(found) > MAX_FACES:
+                skipped.append(f"{label}: the pile is full ({MAX_FACES} faces); sort and enrol it, then start another")
+                continue
+            emb, sha = pipe.embed_faces(found), hashlib.sha256(data).hexdigest()
+            for i, (f, e) in enumerate(zip(found, emb)):
+                crop = face_crop(image, f.face)
+                pile.faces.append(PileFace(len(pile.faces), label, sha, i, _box(f.face.box), e, crop, thumbnail(crop)))
+                new += 1
+        pile.photos += read
+        return PileAdded(photos=read, faces=new, total_faces=len(pile.faces), skipped=skipped)
+
+    def pile_clusters(self, pile_id: str) -> PileClusters:
+        from faceprint.applications.clustering import cluster
+        from faceprint.service.piles import sort_pile
+        from faceprint.thresholds import cluster_threshold, identification_threshold
+
+        pile, model, g = self.piles.get(pile_id), self._state["model"], self._state["gallery"]
+        faces = pile.open_faces()
+        t, _ = cluster_threshold(model, None)
+        if not faces:
+            return PileClusters(clusters=[], open_faces=0, enrolled_faces=len(pile.faces), threshold=t)
+        emb = np.stack([f.embedding for f in faces])
+        labels = cluster(emb, threshold=t, distance=model.distance, groups=[f.sha for f in faces]).labels
+        known: list[str | None] = [None] * len(faces)
+        people = len(g.identities())
+        if people:
+            threshold, _ = identification_threshold(model, None, people)
+            known = [None if r.decision == "unknown" else r.decision
+                     for r in g.identify(emb, threshold, k=1, index=self._index())]
+        return PileClusters(clusters=sort_pile(labels, faces, known), open_faces=len(faces),
+                            enrolled_faces=len(pile.faces) - len(faces), threshold=t)
+
+    def pile_thumbnail(self, pile_id: str, face_id: int) -> bytes:
+        return self.piles.get(pile_id).face(face_id).thumbnail
+
+    def pile_enroll(self, pile_id: str, request: PileEnroll) -> EnrollResponse:
+        pile, name = self.piles.get(pile_id), request.name
+        faces = [pile.face(i) for i in dict.fromkeys(request.faces)]
+        dropped = [pile.face(i) for i in dict.fromkeys(request.dropped)]
+        skipped = [f"{f.photo}: enrolled as {f.enrolled_as!r} already" for f in faces if f.enrolled_as is not None]
+        skipped += [f"{f.photo}: dropped from {name!r} before" for f in faces if name in f.refused]
+        take = [f for f in faces if f.enrolled_as is None and name not in f.refused]
+        keep = self._state["gallery"].crops_policy == "keep"
+        rows = [(name, f"upload:{f.photo}"[:200], f.sha, f.index, f.embedding, f.crop if keep else None) for f in take]
+        added, present = self._state["gallery"].enroll(rows) if rows else (0, 0)
+        for f in take:
+            f.enrolled_as = name
+        for f in dropped:
+            f.refused.add(name)
+        return EnrollResponse(name=name, added=added, already_present=present, skipped=skipped)
+
+    def pile_drop(self, pile_id: str) -> None:
+        self.piles.drop(pile_id)
+
     def close(self) -> None:
         if "gallery" in self._state:
             self.pool.submit(self._state["gallery"].close).result()
         self.pool.shutdown()
+
+
+WEB = Path(__file__).with_name("web")
+STATIC = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
+          "app.css": "text/css; charset=utf-8", "icon.svg": "image/svg+xml"}
+# No inline script or style, nothing from elsewhere, no framing; images from the service itself or blob: URLs the
+# page makes from the thumbnails it fetched with its key.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
+                               "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+def _static(name: str) -> Response:
+    if name not in STATIC:  # a fixed list: no path from the client ever reaches the file system
+        raise HTTPException(404, "not found")
+    return Response((WEB / name).read_bytes(), media_type=STATIC[name], headers={"Cache-Control": "no-cache"})
 
 
 def _box(box: np.ndarray) -> list[float]:
@@ -325,6 +486,27 @@ def create_app(settings: ServiceSettings, engine: Engine | None = None) -> Any:
     async def refused(_: Request, e: FaceprintError) -> JSONResponse:
         return JSONResponse({"detail": str(e).splitlines()[0] if str(e) else "bad request"}, status_code=400)
 
+    @app.exception_handler(PileError)
+    async def pile_error(_: Request, e: PileError) -> JSONResponse:
+        return JSONResponse({"detail": str(e)}, status_code=404)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Any:
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        if not request.url.path.startswith("/static/") and request.url.path != "/":
+            response.headers["Cache-Control"] = "no-store"  # answers hold people's data
+        return response
+
+    # -- the web page: the only things served without a key, and they hold no data --------------------------------
+    @app.get("/", include_in_schema=False)
+    async def page() -> Response:
+        return _static("index.html")
+
+    @app.get("/static/{name}", include_in_schema=False)
+    async def static(name: str) -> Response:
+        return _static(name)
+
     @app.get("/health", response_model=Health)
     async def health() -> Health:
         return Health(status="ok", version=__version__, model=fingerprint)
@@ -364,10 +546,63 @@ def create_app(settings: ServiceSettings, engine: Engine | None = None) -> Any:
     async def people() -> PeopleResponse:
         return await engine.run(engine.people)
 
-    @app.delete("/people/{name}", response_model=DeleteResponse, dependencies=auth)
+    @app.delete("/people/{name:path}", response_model=DeleteResponse, dependencies=auth)
     async def delete(name: str) -> DeleteResponse:
         """Remove a person and all their faces."""
+        if name.endswith("/thumbnail"):
+            raise HTTPException(405, "a thumbnail cannot be deleted: delete the person")
         return await engine.run(engine.delete, name)
+
+    @app.get("/people/{name:path}/thumbnail", dependencies=auth, response_class=Response,
+             responses={200: {"content": {"image/jpeg": {}}}, 404: {}})
+    async def portrait(name: str) -> Response:
+        """A square JPEG of the person's first face with a stored crop; 404 when the gallery keeps none."""
+        jpeg = await engine.run(engine.portrait, name)
+        if jpeg is None:
+            raise HTTPException(404, f"no face crop stored for {name!r}")
+        return Response(jpeg, media_type="image/jpeg")
+
+    @app.get("/limits", response_model=Limits, dependencies=auth)
+    async def limits() -> Limits:
+        """What one request may carry (the page splits big uploads by it) and whether people have thumbnails."""
+        return await engine.run(engine.limits)
+
+    @app.post("/piles", response_model=PileCreated, dependencies=auth)
+    async def pile_new() -> PileCreated:
+        """Start a pile of photos to sort into people (kept in memory, for two hours of no use)."""
+        return await engine.run(engine.pile_new)
+
+    @app.post("/piles/{pile}/photos", response_model=PileAdded, dependencies=auth)
+    async def pile_add(pile: str, images: list[UploadFile] = File(...)) -> PileAdded:
+        """Detect and embed every face of these photos into the pile (at most max_files a request)."""
+        if len(images) > settings.max_files:
+            raise HTTPException(413, f"at most {settings.max_files} images per request")
+        return await engine.run(engine.pile_add, pile, [await read(u) for u in images])
+
+    @app.get("/piles/{pile}/clusters", response_model=PileClusters, dependencies=auth)
+    async def pile_clusters(pile: str) -> PileClusters:
+        """The pile's faces not yet enrolled, clustered as `faceprint cluster` does (two faces of one photo never
+        together), largest cluster first; each face with the gallery's name when it recognises it."""
+        return await engine.run(engine.pile_clusters, pile)
+
+    @app.get("/piles/{pile}/faces/{face}/thumbnail", dependencies=auth, response_class=Response,
+             responses={200: {"content": {"image/jpeg": {}}}, 404: {}})
+    async def pile_thumbnail(pile: str, face: int) -> Response:
+        return Response(await engine.run(engine.pile_thumbnail, pile, face), media_type="image/jpeg")
+
+    @app.post("/piles/{pile}/enroll", response_model=EnrollResponse, dependencies=auth)
+    async def pile_enroll(pile: str, request: PileEnroll) -> EnrollResponse:
+        """Enrol these faces of the pile as NAME; `dropped` faces (taken out of the cluster by the user) are never
+        offered as NAME again in this pile."""
+        request.name = request.name.strip()
+        if not request.name or any(ord(c) < 32 for c in request.name):
+            raise HTTPException(400, "name must be printable and not blank")
+        return await engine.run(engine.pile_enroll, pile, request)
+
+    @app.delete("/piles/{pile}", dependencies=auth)
+    async def pile_drop(pile: str) -> dict:
+        await engine.run(engine.pile_drop, pile)
+        return {"pile": pile, "dropped": True}
 
     @app.on_event("shutdown")
     async def shutdown() -> None:

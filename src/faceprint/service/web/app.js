@@ -1,0 +1,407 @@
+// faceprint's web page: plain JavaScript, no build step, nothing loaded from elsewhere.
+// Every call to the service carries the API key from this tab's sessionStorage. Whatever comes from the gallery or
+// from a file name is put on the page as text (textContent), never as HTML.
+"use strict";
+
+const KEY = "faceprint-api-key";
+const $ = (id) => document.getElementById(id);
+let limits = null; // what one request may carry: {max_files, max_body_bytes, max_pixels, model, thumbnails}
+let pile = null; // the pile being sorted: its id
+const thumbs = new Map(); // thumbnail URL path -> blob: URL
+
+class ApiError extends Error {
+  constructor(status, detail) { super(detail); this.status = status; }
+}
+
+function put(node, ...children) {
+  node.replaceChildren(...children.filter((c) => c != null));
+}
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === "text") node.textContent = v;
+    else if (k === "class") node.className = v;
+    else if (k.startsWith("data")) node.setAttribute(k.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase()), v);
+    else node[k] = v;
+  }
+  for (const c of children) if (c != null) node.append(c);
+  return node;
+}
+
+async function api(method, path, body) {
+  const headers = { "X-API-Key": sessionStorage.getItem(KEY) || "" };
+  if (body && !(body instanceof FormData)) {
+    headers["Content-Type"] = "application/json";
+    body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, { method, headers, body, cache: "no-store" });
+  } catch (e) {
+    throw new ApiError(0, "the service did not answer (is `faceprint serve` still running?)");
+  }
+  if (res.status === 401) {
+    signOut("That API key was not accepted.");
+    throw new ApiError(401, "wrong API key");
+  }
+  if (!res.ok) {
+    let detail = `${res.status} ${res.statusText}`;
+    try {
+      const j = await res.json();
+      if (typeof j.detail === "string") detail = j.detail;
+      else if (Array.isArray(j.detail)) detail = j.detail.map((d) => d.msg || JSON.stringify(d)).join("; ");
+    } catch (e) { /* not JSON */ }
+    throw new ApiError(res.status, detail);
+  }
+  const type = res.headers.get("content-type") || "";
+  return type.includes("application/json") ? res.json() : res.blob();
+}
+
+// -- thumbnails: fetched with the key, shown from blob: URLs, a few at a time ------------------------------------
+const queue = [];
+let inFlight = 0;
+function thumbnail(path, img, fallback) {
+  if (thumbs.has(path)) { img.src = thumbs.get(path); return; }
+  queue.push({ path, img, fallback });
+  pump();
+}
+function pump() {
+  while (inFlight < 6 && queue.length) {
+    const { path, img, fallback } = queue.shift();
+    inFlight++;
+    api("GET", path).then((blob) => {
+      const url = URL.createObjectURL(blob);
+      thumbs.set(path, url);
+      img.src = url;
+    }).catch(() => { if (fallback) fallback(); }).finally(() => { inFlight--; pump(); });
+  }
+}
+
+// -- signing in --------------------------------------------------------------------------------------------------
+async function signIn(key) {
+  sessionStorage.setItem(KEY, key);
+  $("signin-error").textContent = "";
+  $("sign-in").disabled = true;
+  try {
+    limits = await api("GET", "/limits");
+  } catch (e) {
+    if (e.status !== 401) $("signin-error").textContent = e.message;
+    sessionStorage.removeItem(KEY);
+    return false;
+  } finally {
+    $("sign-in").disabled = false;
+  }
+  $("signin").hidden = true;
+  $("app").hidden = $("nav").hidden = $("session").hidden = false;
+  $("model").textContent = `model ${limits.model}`;
+  await loadPeople();
+  return true;
+}
+
+function signOut(message) {
+  sessionStorage.removeItem(KEY);
+  limits = null;
+  $("app").hidden = $("nav").hidden = $("session").hidden = true;
+  $("signin").hidden = false;
+  $("signin-error").textContent = message || "";
+  $("api-key").value = "";
+  $("api-key").focus();
+}
+
+// -- people ------------------------------------------------------------------------------------------------------
+async function loadPeople() {
+  $("people-error").textContent = "";
+  let people;
+  try {
+    people = (await api("GET", "/people")).people;
+  } catch (e) {
+    $("people-error").textContent = e.message;
+    return;
+  }
+  const list = $("people-list");
+  put(list, ...people.map(personCard));
+  $("people-empty").hidden = people.length > 0;
+  $("people-count").textContent = people.length ? `${people.length} ${people.length === 1 ? "person" : "people"}` : "";
+  put($("names"), ...people.map((p) => el("option", { value: p.name })));
+}
+
+function placeholder(name) {
+  return el("div", { class: "face-ph", text: (name.trim()[0] || "?").toUpperCase(), ariaHidden: "true" });
+}
+
+function personCard(p) {
+  const card = el("div", { class: "person", dataTestid: "person" });
+  card.dataset.name = p.name;
+  let face = placeholder(p.name);
+  if (limits && limits.thumbnails) {
+    const img = el("img", { class: "face", alt: `face of ${p.name}`, width: 112, height: 112 });
+    thumbnail(`/people/${encodeURIComponent(p.name)}/thumbnail`, img, () => img.replaceWith(placeholder(p.name)));
+    face = img;
+  }
+  const del = el("button", { class: "quiet", type: "button", text: "Delete", dataTestid: "person-delete" });
+  del.addEventListener("click", () => {
+    const yes = el("button", { class: "danger", type: "button", text: "Delete", dataTestid: "person-delete-confirm" });
+    const no = el("button", { class: "quiet", type: "button", text: "Cancel" });
+    const box = el("div", { class: "confirm" },
+      el("span", { text: `Delete ${p.name} and ${p.faces} face${p.faces === 1 ? "" : "s"}?` }), yes, no);
+    del.replaceWith(box);
+    no.addEventListener("click", () => box.replaceWith(del));
+    yes.addEventListener("click", async () => {
+      yes.disabled = true;
+      try {
+        await api("DELETE", `/people/${encodeURIComponent(p.name)}`);
+      } catch (e) {
+        $("people-error").textContent = e.message;
+      }
+      await loadPeople();
+    });
+  });
+  card.append(face, el("div", { class: "name", text: p.name }),
+    el("div", { class: "muted", text: `${p.faces} face${p.faces === 1 ? "" : "s"}` }), del);
+  return card;
+}
+
+// -- uploads within the service's limits --------------------------------------------------------------------------
+const OVERHEAD = 2048; // bytes of multipart framing allowed per file
+
+function batches(files) {
+  const out = [], tooBig = [];
+  let cur = [], size = 0;
+  for (const f of files) {
+    if (f.size + OVERHEAD * 2 > limits.max_body_bytes) {
+      tooBig.push(`${f.name}: ${(f.size / 2 ** 20).toFixed(1)} MB is over the service's limit of ` +
+        `${(limits.max_body_bytes / 2 ** 20).toFixed(1)} MB a request`);
+      continue;
+    }
+    if (cur.length && (cur.length >= limits.max_files || size + f.size + OVERHEAD > limits.max_body_bytes - 1024)) {
+      out.push(cur); cur = []; size = 0;
+    }
+    cur.push(f); size += f.size + OVERHEAD;
+  }
+  if (cur.length) out.push(cur);
+  return { batches: out, tooBig };
+}
+
+function images(files) {
+  return [...files].filter((f) => f.type === "" || f.type.startsWith("image/") || /\.(jpe?g|png|webp|bmp|tiff?|gif)$/i.test(f.name));
+}
+
+function dropZone(zone, input) {
+  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    const dt = new DataTransfer();
+    for (const f of e.dataTransfer.files) if (input.multiple || dt.files.length === 0) dt.items.add(f);
+    input.files = dt.files;
+    input.dispatchEvent(new Event("change"));
+  });
+}
+
+function resultList(title, items) {
+  return items.length ? el("div", {}, el("div", { text: title }), el("ul", {}, ...items.map((s) => el("li", { text: s })))) : null;
+}
+
+// -- enrol -------------------------------------------------------------------------------------------------------
+async function enroll(e) {
+  e.preventDefault();
+  const name = $("enroll-name").value.trim();
+  const files = images($("enroll-files").files);
+  const out = $("enroll-result");
+  if (!name || !files.length) {
+    put(out, el("p", { class: "error", text: !name ? "Type the person's name." : "Choose one or more photos." }));
+    return;
+  }
+  const { batches: parts, tooBig } = batches(files);
+  const bar = $("enroll-progress");
+  bar.hidden = false; bar.max = files.length; bar.value = 0;
+  $("enroll-submit").disabled = true;
+  let added = 0, present = 0, skipped = [...tooBig], error = null;
+  try {
+    for (const part of parts) {
+      const form = new FormData();
+      form.append("name", name);
+      for (const f of part) form.append("images", f, f.name);
+      const r = await api("POST", "/enroll", form);
+      added += r.added; present += r.already_present; skipped.push(...r.skipped);
+      bar.value += part.length;
+    }
+  } catch (err) {
+    error = err.message;
+  } finally {
+    $("enroll-submit").disabled = false;
+    bar.hidden = true;
+  }
+  put(out,
+    el("p", { class: added ? "ok" : "", text: `${name}: ${added} face${added === 1 ? "" : "s"} added, ${present} already there, ${skipped.length} file${skipped.length === 1 ? "" : "s"} skipped.` }),
+    resultList("Skipped:", skipped),
+    error ? el("p", { class: "error", text: error }) : null);
+  if (!error) $("enroll-files").value = "";
+  await loadPeople();
+}
+
+// -- identify ----------------------------------------------------------------------------------------------------
+async function identify(e) {
+  e.preventDefault();
+  const file = $("identify-file").files[0];
+  const out = $("identify-result");
+  if (!file) { put(out, el("p", { class: "error", text: "Choose a photo." })); return; }
+  $("identify-submit").disabled = true;
+  put(out, el("p", { class: "muted", text: "Looking…" }));
+  try {
+    const form = new FormData();
+    form.append("image", file, file.name);
+    const r = await api("POST", "/identify?k=3", form);
+    const img = el("img", { alt: file.name });
+    const figure = el("div", { class: "figure" }, img);
+    const list = el("ol", { class: "faces-list" });
+    img.addEventListener("load", () => {
+      const w = img.naturalWidth, h = img.naturalHeight;
+      r.faces.forEach((f, i) => {
+        const [x1, y1, x2, y2] = f.box;
+        const box = el("div", { class: "box" + (f.identity === "unknown" ? " unknown" : "") },
+          el("span", { class: "tag", text: `${i + 1}. ${f.identity} ${f.distance.toFixed(2)}` }));
+        box.style.left = `${(100 * x1) / w}%`; box.style.top = `${(100 * y1) / h}%`;
+        box.style.width = `${(100 * (x2 - x1)) / w}%`; box.style.height = `${(100 * (y2 - y1)) / h}%`;
+        figure.append(box);
+      });
+    }, { once: true });
+    img.src = URL.createObjectURL(file);
+    r.faces.forEach((f) => {
+      const near = f.candidates.length ? `nearest ${f.candidates[0].identity}, ` : "";
+      list.append(el("li", {}, el("span", { class: "who", text: f.identity }),
+        el("span", { class: "muted", text: ` — distance ${f.distance.toFixed(3)} (${near}threshold ${f.threshold.toFixed(3)})` })));
+    });
+    put(out,
+      el("p", { text: r.faces.length ? `${r.faces.length} face${r.faces.length === 1 ? "" : "s"} in ${file.name}:` : `No face found in ${file.name}.` }),
+      figure, list);
+  } catch (err) {
+    put(out, el("p", { class: "error", text: err.message }));
+  } finally {
+    $("identify-submit").disabled = false;
+  }
+}
+
+// -- sort a pile -------------------------------------------------------------------------------------------------
+async function sortPile(e) {
+  e.preventDefault();
+  const files = images($("pile-files").files);
+  $("pile-error").textContent = "";
+  if (!files.length) { $("pile-error").textContent = "Choose photos to sort."; return; }
+  const { batches: parts, tooBig } = batches(files);
+  const skipped = [...tooBig];
+  $("pile-submit").disabled = true;
+  $("pile-status").hidden = false;
+  const bar = $("pile-progress"), text = $("pile-text");
+  bar.max = files.length; bar.value = 0;
+  try {
+    pile = (await api("POST", "/piles")).pile;
+    let faces = 0, done = 0;
+    for (const part of parts) {
+      text.textContent = `Finding faces: ${done} of ${files.length} photos, ${faces} faces so far`;
+      const form = new FormData();
+      for (const f of part) form.append("images", f, f.name);
+      const r = await api("POST", `/piles/${pile}/photos`, form);
+      faces = r.total_faces; skipped.push(...r.skipped);
+      done += part.length; bar.value = done;
+    }
+    text.textContent = `Grouping ${faces} faces…`;
+    bar.removeAttribute("value");
+    await showClusters();
+    text.textContent = `${done} photos, ${faces} faces.` + (skipped.length ? ` Skipped ${skipped.length}: ${skipped.slice(0, 5).join("; ")}${skipped.length > 5 ? "; …" : ""}` : "");
+    bar.hidden = true;
+    $("pile-new").hidden = $("pile-regroup").hidden = false;
+  } catch (err) {
+    $("pile-error").textContent = err.message;
+    $("pile-status").hidden = true;
+  } finally {
+    $("pile-submit").disabled = false;
+  }
+}
+
+async function showClusters() {
+  const r = await api("GET", `/piles/${pile}/clusters`);
+  const box = $("clusters");
+  put(box, ...r.clusters.map(clusterRow));
+  if (!r.clusters.length) box.append(el("p", { class: "muted", text: r.enrolled_faces ? "Every face of this pile is enrolled." : "No faces found in these photos." }));
+}
+
+function clusterRow(c) {
+  const row = el("div", { class: "cluster", dataTestid: "cluster" });
+  const dropped = new Set();
+  const n = c.faces.length;
+  const known = c.faces.filter((f) => f.name).length;
+  row.append(el("div", { class: "meta" },
+    el("strong", { text: `${n} face${n === 1 ? "" : "s"}` }),
+    c.offer ? el("span", { class: "muted", text: `${known} recognised as ${c.offer}` }) : null));
+  const strip = el("div", { class: "faces" });
+  for (const f of c.faces) {
+    const img = el("img", { alt: `face from ${f.photo}`, width: 104, height: 104 });
+    thumbnail(`/piles/${pile}/faces/${f.id}/thumbnail`, img);
+    const b = el("button", { class: "pface", type: "button", title: `${f.photo} — click to leave out`, dataTestid: "cluster-face" },
+      img, el("span", { class: "lbl", text: f.name || f.photo }));
+    b.dataset.face = f.id;
+    b.addEventListener("click", () => {
+      if (dropped.has(f.id)) dropped.delete(f.id); else dropped.add(f.id);
+      b.classList.toggle("dropped", dropped.has(f.id));
+      b.setAttribute("aria-pressed", dropped.has(f.id) ? "true" : "false");
+    });
+    strip.append(b);
+  }
+  const name = el("input", { placeholder: "Name this person", maxLength: 200, dataTestid: "cluster-name" });
+  name.setAttribute("list", "names");
+  if (c.offer) name.value = c.offer;
+  const go = el("button", { type: "button", text: "Enrol", dataTestid: "cluster-enroll" });
+  const note = el("div", { class: "error" });
+  go.addEventListener("click", async () => {
+    const who = name.value.trim();
+    const faces = c.faces.map((f) => f.id).filter((id) => !dropped.has(id));
+    if (!who) { note.textContent = "Type a name first."; return; }
+    if (!faces.length) { note.textContent = "Every face is left out."; return; }
+    go.disabled = true;
+    try {
+      const r = await api("POST", `/piles/${pile}/enroll`, { name: who, faces, dropped: [...dropped] });
+      put(row, el("div", { class: "done", text: `Enrolled ${r.added} face${r.added === 1 ? "" : "s"} as ${r.name}` + (r.already_present ? ` (${r.already_present} already there)` : "") + "." }),
+        resultList("Skipped:", r.skipped));
+      await loadPeople();
+    } catch (err) {
+      note.textContent = err.message;
+      go.disabled = false;
+    }
+  });
+  row.append(strip, el("div", { class: "enrol" }, name, go), note);
+  return row;
+}
+
+function newPile() {
+  if (pile) api("DELETE", `/piles/${pile}`).catch(() => {});
+  pile = null;
+  put($("clusters"));
+  $("pile-status").hidden = true;
+  $("pile-progress").hidden = false;
+  $("pile-files").value = "";
+  $("pile-new").hidden = $("pile-regroup").hidden = true;
+}
+
+async function regroup() {
+  $("pile-error").textContent = "";
+  try { await showClusters(); } catch (err) { $("pile-error").textContent = err.message; }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("signin-form").addEventListener("submit", (e) => { e.preventDefault(); signIn($("api-key").value.trim()); });
+  $("sign-out").addEventListener("click", () => signOut(""));
+  $("people-refresh").addEventListener("click", loadPeople);
+  $("enroll-form").addEventListener("submit", enroll);
+  $("identify-form").addEventListener("submit", identify);
+  $("pile-form").addEventListener("submit", sortPile);
+  $("pile-new").addEventListener("click", newPile);
+  $("pile-regroup").addEventListener("click", regroup);
+  dropZone($("enroll-drop"), $("enroll-files"));
+  dropZone($("identify-drop"), $("identify-file"));
+  dropZone($("pile-drop"), $("pile-files"));
+  const saved = sessionStorage.getItem(KEY);
+  if (saved) signIn(saved); else $("api-key").focus();
+});

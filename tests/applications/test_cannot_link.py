@@ -1,0 +1,114 @@
+"""Two faces of one photo are never put in one cluster: every clustering path against brute-force references."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from faceprint.applications.clustering import assign_apart, cannot_link_pairs, cluster
+from faceprint.applications.graph import average_linkage
+from faceprint.evaluation.clustering import clustering_report
+
+
+def _blobs(rng, ids, per, spread, d=16):
+    c = rng.normal(size=(ids, d))
+    c /= np.linalg.norm(c, axis=1, keepdims=True)
+    x = np.repeat(c, per, 0) + spread * rng.normal(size=(ids * per, d)) / np.sqrt(d)
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32), np.repeat(np.arange(ids), per)
+
+
+def _constrained_average_linkage(x: np.ndarray, t: float, groups: np.ndarray) -> np.ndarray:
+    """The definition, one merge at a time: join the two closest clusters (mean of all their pairwise squared L2
+    distances) among those that hold no two faces of one group, while that distance is below t."""
+    d = ((x[:, None].astype(np.float64) - x[None]) ** 2).sum(-1)
+    clusters = [[i] for i in range(len(x))]
+    while True:
+        best, pair = np.inf, None
+        for a, b in itertools.combinations(range(len(clusters)), 2):
+            if set(groups[clusters[a]]) & set(groups[clusters[b]]):
+                continue
+            m = d[np.ix_(clusters[a], clusters[b])].mean()
+            if m < best:
+                best, pair = m, (a, b)
+        if pair is None or best >= t:
+            break
+        a, b = pair
+        clusters[a] += clusters.pop(b)
+    labels = np.empty(len(x), np.int64)
+    for c, members in enumerate(clusters):
+        labels[members] = c
+    return labels
+
+
+def _apart(labels: np.ndarray, groups: np.ndarray) -> bool:
+    return all(len(set(labels[groups == g])) == (groups == g).sum() for g in np.unique(groups))
+
+
+def test_cannot_link_pairs_enumerates_every_pair_within_a_group():
+    pairs = cannot_link_pairs(["a.jpg", "b.jpg", "a.jpg", "c.jpg", "a.jpg", "b.jpg"])
+    assert sorted(map(tuple, pairs.tolist())) == [(0, 2), (0, 4), (1, 5), (2, 4)]
+    assert cannot_link_pairs(["x", "y"]).shape == (0, 2)
+
+
+@pytest.mark.parametrize("seed, spread, t", [(0, 0.6, 0.7), (1, 0.9, 0.9), (2, 1.2, 1.2)])
+def test_agglomerative_with_cannot_link_is_the_definition(seed, spread, t):
+    """Both paths (scikit-learn on the matrix, and reciprocal nearest pairs on a graph of every pair) give the
+    partition of the one-merge-at-a-time definition, and never join two faces of a group."""
+    rng = np.random.default_rng(seed)
+    x, truth = _blobs(rng, 12, 5, spread)
+    groups = rng.integers(0, 25, len(x))  # random "photos" of 1-6 faces, often of one person: the hard case
+    ref = _constrained_average_linkage(x, t, groups)
+    assert _apart(ref, groups) and 1 < len(np.unique(ref)) < len(x)
+    full = cluster(x, threshold=t, groups=groups).labels
+    every = np.array([[j for j in range(len(x)) if j != i] for i in range(len(x))])
+    graph = average_linkage(x, t, neighbours=every, cannot_link=cannot_link_pairs(groups))
+    assert clustering_report(ref, full).ari == 1.0 and len(np.unique(full)) == len(np.unique(ref))
+    assert clustering_report(ref, graph).ari == 1.0 and len(np.unique(graph)) == len(np.unique(ref))
+    free = cluster(x, threshold=t).labels
+    assert not _apart(free, groups)  # without the constraint these faces would share clusters: the test bites
+
+
+def test_graph_path_past_the_matrix_limit_keeps_faces_of_a_photo_apart(monkeypatch):
+    import faceprint.applications.clustering as clustering
+
+    rng = np.random.default_rng(7)
+    x, truth = _blobs(rng, 60, 5, 0.6)
+    groups = np.arange(len(x)) // 3  # photos of three faces, mostly of one person
+    monkeypatch.setattr(clustering, "AGGLOMERATIVE_MAX", 50)
+    res = cluster(x, threshold=0.7, groups=groups)
+    assert _apart(res.labels, groups)
+
+
+def _best_assignment(cost: np.ndarray) -> float:
+    m, k = cost.shape
+    return min(sum(cost[i, c] for i, c in enumerate(p)) for p in itertools.permutations(range(k), m))
+
+
+def test_kmeans_assignment_is_the_least_total_distance_among_distinct_clusters():
+    rng = np.random.default_rng(3)
+    x, _ = _blobs(rng, 5, 8, 1.0)
+    labels = rng.integers(0, 5, len(x))
+    groups = np.arange(len(x)) // 4
+    out = assign_apart(x, labels, groups)
+    assert _apart(out, groups)
+    centroids = np.stack([x[labels == c].mean(0) for c in range(5)])
+    cost = ((x[:, None].astype(np.float64) - centroids[None]) ** 2).sum(-1)
+    for g in np.unique(groups):
+        m = np.flatnonzero(groups == g)
+        if len(set(labels[m])) == len(m):
+            assert (out[m] == labels[m]).all()  # already apart: untouched
+        else:
+            assert cost[m, out[m]].sum() == pytest.approx(_best_assignment(cost[m]), abs=1e-5)
+    # more faces in a photo than clusters: the extra ones get clusters of their own
+    few = assign_apart(x[:4], np.zeros(4, np.int64), np.zeros(4))
+    assert sorted(few.tolist()) == [0, 1, 2, 3]
+
+
+def test_kmeans_through_cluster_keeps_faces_of_a_photo_apart():
+    rng = np.random.default_rng(5)
+    x, _ = _blobs(rng, 6, 10, 0.9)
+    groups = np.arange(len(x)) % 20
+    res = cluster(x, "kmeans", k=6, groups=groups)
+    assert _apart(res.labels, groups) and res.n_clusters >= 6
