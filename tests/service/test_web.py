@@ -211,13 +211,16 @@ def test_sort_a_pile_and_enrol_a_cluster(server, browser):
         assert c.find_element(By.CSS_SELECTOR, '[data-testid="cluster-name"]').get_attribute("value") != "Hugo Chavez"
 
 
-def test_a_name_that_is_html_is_shown_as_text(server, browser):
+def test_a_name_that_is_html_is_shown_as_text(server, browser, tmp_path):
     signed_in(browser, server)
     text = enrol(browser, XSS, _photos("Serena_Williams")[:2])
     assert f"{XSS}: 2 faces added" in text
     wait(browser, lambda d: people(d) == [XSS], 20)
     result = identify(browser, _photos("Serena_Williams")[2])
     assert XSS in result
+    named = tmp_path / "<img src=x onerror=alert(2)>.jpg"  # a file name is shown as text too
+    named.write_bytes(_photos("Serena_Williams")[3].read_bytes())
+    assert f"1 face in {named.name}:" in identify(browser, named)
     with pytest.raises(NoAlertPresentException):
         browser.switch_to.alert.text  # noqa: B018
     assert browser.execute_script("return document.querySelectorAll('img[src=\"x\"], img:not([src])').length") == 0
@@ -241,3 +244,27 @@ def test_uploads_over_the_limits_get_a_readable_message(tmp_path, browser):
         assert "too large" in text and "tiny.png" in text, text
     finally:
         _stop(proc)
+
+
+def test_two_tabs_at_once(server, browser):
+    """Each tab signs in for itself (the key is kept per tab) and keeps its own pile; what one enrols the other
+    sees on its next look."""
+    signed_in(browser, server)
+    first = browser.current_window_handle
+    tid(browser, "pile-files").send_keys("\n".join(str(p) for p in _photos("Laura_Bush")))
+    click(browser, tid(browser, "pile-submit"))
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '[data-testid="cluster"]'), 120)
+    browser.switch_to.new_window("tab")
+    browser.get(server)
+    assert browser.find_element(By.ID, "signin").is_displayed()  # a new tab has no key
+    signed_in(browser, server)
+    enrol(browser, "Colin_Powell", _photos("Colin_Powell")[:2])
+    tid(browser, "pile-files").send_keys(str(_photos("Tony_Blair")[0]))
+    click(browser, tid(browser, "pile-submit"))
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, '[data-testid="cluster"]')) >= 1, 120)
+    browser.switch_to.window(first)
+    laura = browser.find_elements(By.CSS_SELECTOR, '[data-testid="cluster"]')[0]
+    laura.find_element(By.CSS_SELECTOR, '[data-testid="cluster-name"]').send_keys("Laura_Bush")
+    click(browser, laura.find_element(By.CSS_SELECTOR, '[data-testid="cluster-enroll"]'))
+    wait(browser, lambda d: "Enrolled" in laura.text, 60)
+    wait(browser, lambda d: people(d) == ["Colin_Powell", "Laura_Bush"], 20)

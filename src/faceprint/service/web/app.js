@@ -165,7 +165,8 @@ function personCard(p) {
 // -- uploads within the service's limits --------------------------------------------------------------------------
 const OVERHEAD = 2048; // bytes of multipart framing allowed per file
 
-function batches(files) {
+function batches(files, most = Infinity) {
+  const perRequest = Math.min(limits.max_files, most);
   const out = [], tooBig = [];
   let cur = [], size = 0;
   for (const f of files) {
@@ -174,7 +175,7 @@ function batches(files) {
         `${(limits.max_body_bytes / 2 ** 20).toFixed(1)} MB a request`);
       continue;
     }
-    if (cur.length && (cur.length >= limits.max_files || size + f.size + OVERHEAD > limits.max_body_bytes - 1024)) {
+    if (cur.length && (cur.length >= perRequest || size + f.size + OVERHEAD > limits.max_body_bytes - 1024)) {
       out.push(cur); cur = []; size = 0;
     }
     cur.push(f); size += f.size + OVERHEAD;
@@ -290,7 +291,7 @@ async function sortPile(e) {
   const files = images($("pile-files").files);
   $("pile-error").textContent = "";
   if (!files.length) { $("pile-error").textContent = "Choose photos to sort."; return; }
-  const { batches: parts, tooBig } = batches(files);
+  const { batches: parts, tooBig } = batches(files, 8); // small requests: the progress bar moves often
   const skipped = [...tooBig];
   $("pile-submit").disabled = true;
   $("pile-status").hidden = false;
