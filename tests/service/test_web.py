@@ -192,6 +192,7 @@ def test_sort_a_pile_and_enrol_a_cluster(server, browser):
     hugo = next(c for c in clusters if sum(p.startswith("Hugo_Chavez") for p in photos_of(c)) >= 3)
     assert all(p.startswith("Hugo_Chavez") for p in photos_of(hugo))
     faces = hugo.find_elements(By.CSS_SELECTOR, '[data-testid="cluster-face"]')
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", hugo)  # thumbnails load when in view
     wait(browser, lambda d: all(f.find_element(By.TAG_NAME, "img").get_property("naturalWidth") > 0 for f in faces),
          20, "pile thumbnails did not load")
     click(browser, faces[-1])  # leave one face out

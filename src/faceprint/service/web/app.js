@@ -61,10 +61,21 @@ async function api(method, path, body) {
 // -- thumbnails: fetched with the key, shown from blob: URLs, a few at a time ------------------------------------
 const queue = [];
 let inFlight = 0;
+const pending = new WeakMap(); // img -> what to fetch once it comes into view
+const watcher = new IntersectionObserver((entries) => {
+  for (const e of entries) {
+    if (!e.isIntersecting || !pending.has(e.target)) continue;
+    queue.push(pending.get(e.target));
+    pending.delete(e.target);
+    watcher.unobserve(e.target);
+  }
+  pump();
+}, { rootMargin: "600px" });
+
 function thumbnail(path, img, fallback) {
   if (thumbs.has(path)) { img.src = thumbs.get(path); return; }
-  queue.push({ path, img, fallback });
-  pump();
+  pending.set(img, { path, img, fallback }); // fetched when near the window: a big gallery loads what is seen
+  watcher.observe(img);
 }
 function pump() {
   while (inFlight < 6 && queue.length) {
