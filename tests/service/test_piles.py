@@ -99,6 +99,10 @@ def test_a_pile_is_sorted_into_people_and_enrolled_by_cluster(server):
     assert sum(a["photos"] for a in added) == len(photos) and added[-1]["total_faces"] >= len(photos)
     r = httpx.post(f"{server}/piles/{pile}/photos", headers=H, files=_files(photos[:17]), timeout=60)
     assert r.status_code == 413 and "at most 16" in r.json()["detail"]
+    again = httpx.post(f"{server}/piles/{pile}/photos", headers=H, timeout=60,
+                       files=_files(photos[:1]) + [("images", ("notes.jpg", b"not an image", "image/jpeg"))]).json()
+    assert again["faces"] == 0 and again["total_faces"] == added[-1]["total_faces"]
+    assert again["skipped"][0] == f"{photos[0].name}: already in this pile" and "notes.jpg" in again["skipped"][1]
 
     clusters = httpx.get(f"{server}/piles/{pile}/clusters", headers=H, timeout=120).json()["clusters"]
     sizes = [len(c["faces"]) for c in clusters]

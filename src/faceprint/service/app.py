@@ -347,10 +347,12 @@ class Engine:
         pile = self.piles.get(pile_id)
         pipe, skipped, read, new = self._state["pipe_all"], [], 0, 0
         for data, label in uploads:
-            try:
+            sha = hashlib.sha256(data).hexdigest()
+            if sha in pile.shas:
+                skipped.append(f"{label}: already in this pile")
+                continue
+            try:  # one bad or oversized photo is skipped with its reason: the rest of the pile goes on
                 image = decode_image(data, label, self.settings.max_pixels)
-            except ImageTooLargeError:
-                raise
             except ImageReadError as e:
                 skipped.append(f"{label}: {e.reason}")
                 continue
@@ -362,7 +364,8 @@ class Engine:
             if len(pile.faces) + len(found) > MAX_FACES:
                 skipped.append(f"{label}: the pile is full ({MAX_FACES} faces); sort and enrol it, then start another")
                 continue
-            emb, sha = pipe.embed_faces(found), hashlib.sha256(data).hexdigest()
+            pile.shas.add(sha)
+            emb = pipe.embed_faces(found)
             for i, (f, e) in enumerate(zip(found, emb)):
                 crop = face_crop(image, f.face)
                 pile.faces.append(PileFace(len(pile.faces), label, sha, i, _box(f.face.box), e, crop, thumbnail(crop)))

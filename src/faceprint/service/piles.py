@@ -50,6 +50,7 @@ class Pile:
     id: str
     faces: list[PileFace] = field(default_factory=list)
     photos: int = 0
+    shas: set[str] = field(default_factory=set)  # photos in the pile, by content: the same photo twice is skipped
     touched: float = field(default_factory=time.monotonic)
 
     def open_faces(self) -> list[PileFace]:
