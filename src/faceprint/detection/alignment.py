@@ -94,9 +94,25 @@ def warp(image: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
         back = np.array([[1 / fx, 0, 0.5 / fx - 0.5], [0, 1 / fy, 0.5 / fy - 0.5], [0, 0, 1]])
         m = m @ back
     inv = np.linalg.inv(np.vstack([m, [0, 0, 1]]))[:2]  # Pillow maps output pixels back to input pixels
+    image, inv = _around(image, inv, size)
     img = Image.fromarray(image).transform((size, size), Image.Transform.AFFINE, data=tuple(inv.ravel()),
                                            resample=Image.Resampling.BILINEAR)
     return np.asarray(img)
+
+
+def _around(image: np.ndarray, inv: np.ndarray, size: int, margin: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """The part of `image` the warp samples (the output square mapped back, plus `margin` pixels, cut to the image)
+    and the map moved onto it by a whole number of pixels: bilinear sampling sees the same pixels at the same
+    offsets, so the output is the same to the bit (tested), without copying a whole frame for each face."""
+    h, w = image.shape[:2]
+    corners = inv @ np.array([[0, size, 0, size], [0, 0, size, size], [1, 1, 1, 1]], np.float64)
+    x0, y0 = (max(0, int(np.floor(v)) - margin) for v in corners.min(1))
+    x1, y1 = min(w, int(np.ceil(corners[0].max())) + margin), min(h, int(np.ceil(corners[1].max())) + margin)
+    if x1 - x0 < 1 or y1 - y0 < 1 or (x1 - x0) * (y1 - y0) >= h * w:
+        return image, inv  # the face lies outside the frame, or the region is the whole frame anyway
+    moved = inv.copy()
+    moved[:, 2] -= (x0, y0)
+    return np.ascontiguousarray(image[y0:y1, x0:x1]), moved
 
 
 def align_five_point(image: np.ndarray, landmarks: np.ndarray, size: int,
