@@ -129,12 +129,20 @@ def test_a_wrong_key_is_refused_and_shows_no_data(server, browser):
     wait(browser, lambda d: "not accepted" in d.find_element(By.ID, "signin-error").text, 20)
     assert not browser.find_element(By.ID, "app").is_displayed()
     assert browser.execute_script("return sessionStorage.getItem('faceprint-api-key')") is None
+    photo = _photos("Laura_Bush")[0]
+    r = httpx.post(f"{server}/enroll", headers={"X-API-Key": KEY}, data={"name": "Laura_Bush"},
+                   files=[("images", (photo.name, photo.read_bytes(), "image/jpeg"))], timeout=120)
+    assert r.status_code == 200
     tid(browser, "api-key").clear()
     tid(browser, "api-key").send_keys(KEY)
     tid(browser, "sign-in").click()
-    wait(browser, lambda d: d.find_element(By.ID, "app").is_displayed(), 20)
+    wait(browser, lambda d: people(d) == ["Laura_Bush"], 20)
     browser.refresh()  # the key is kept for the tab: still signed in after a reload
-    wait(browser, lambda d: d.find_element(By.ID, "app").is_displayed(), 20)
+    wait(browser, lambda d: people(d) == ["Laura_Bush"], 20)
+    click(browser, browser.find_element(By.ID, "sign-out"))  # signing out leaves nothing of the gallery on the page
+    wait(browser, lambda d: d.find_element(By.ID, "signin").is_displayed(), 20)
+    assert people(browser) == [] and "Laura" not in browser.find_element(By.TAG_NAME, "body").get_attribute(
+        "innerHTML")
 
 
 def test_enrol_identify_and_delete(server, browser):

@@ -113,6 +113,12 @@ async function signIn(key) {
 function signOut(message) {
   sessionStorage.removeItem(KEY);
   limits = null;
+  pile = null; // nothing seen under the key stays on the page
+  for (const id of ["people-list", "names", "enroll-result", "identify-result", "clusters"]) put($(id));
+  for (const url of thumbs.values()) URL.revokeObjectURL(url);
+  thumbs.clear();
+  queue.length = 0;
+  $("pile-status").hidden = true;
   $("app").hidden = $("nav").hidden = $("session").hidden = true;
   $("signin").hidden = false;
   $("signin-error").textContent = message || "";
