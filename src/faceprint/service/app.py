@@ -221,6 +221,8 @@ class Engine:
         from faceprint.pipeline import Pipeline
         from faceprint.utils.runtime import set_threads, tune_malloc
 
+        import sklearn.cluster  # noqa: F401  (1.4 s to import: paid at start, not by the first pile sorted)
+
         tune_malloc()
         set_threads(None)
         model = faceprint.load(self.settings.model)
@@ -346,6 +348,7 @@ class Engine:
 
         pile = self.piles.get(pile_id)
         pipe, skipped, read, new = self._state["pipe_all"], [], 0, 0
+        todo: list[tuple[str, str, np.ndarray, list]] = []
         for data, label in uploads:
             sha = hashlib.sha256(data).hexdigest()
             if sha in pile.shas:
@@ -361,14 +364,18 @@ class Engine:
             if not found:
                 skipped.append(f"{label}: no face found")
                 continue
-            if len(pile.faces) + len(found) > MAX_FACES:
+            if len(pile.faces) + sum(len(t[3]) for t in todo) + len(found) > MAX_FACES:
                 skipped.append(f"{label}: the pile is full ({MAX_FACES} faces); sort and enrol it, then start another")
                 continue
             pile.shas.add(sha)
-            emb = pipe.embed_faces(found)
-            for i, (f, e) in enumerate(zip(found, emb)):
+            todo.append((label, sha, image, found))
+        # every face of the request through the network at once: one photo at a time it ran 6x slower
+        emb = iter(pipe.embed_faces([f for *_, found in todo for f in found]) if todo else [])
+        for label, sha, image, found in todo:
+            for i, f in enumerate(found):
                 crop = face_crop(image, f.face)
-                pile.faces.append(PileFace(len(pile.faces), label, sha, i, _box(f.face.box), e, crop, thumbnail(crop)))
+                pile.faces.append(PileFace(len(pile.faces), label, sha, i, _box(f.face.box), next(emb), crop,
+                                           thumbnail(crop)))
                 new += 1
         pile.photos += read
         return PileAdded(photos=read, faces=new, total_faces=len(pile.faces), skipped=skipped)
