@@ -285,10 +285,11 @@ class Engine:
             if not found:
                 skipped.append(f"{label}: no face found")
                 continue
-            emb = pipe.embed_faces(found[:1])
-            sha = hashlib.sha256(data).hexdigest()
-            rows.append((name, f"upload:{label}"[:200], sha, 0, emb[0],
+            rows.append((name, f"upload:{label}"[:200], hashlib.sha256(data).hexdigest(), 0, found[0],
                          face_crop(image, found[0].face) if keep else None))
+        if rows:  # the request's faces through the network together
+            emb = pipe.embed_faces([r[4] for r in rows])
+            rows = [(*r[:4], e, r[5]) for r, e in zip(rows, emb)]
         added, present = self._state["gallery"].enroll(rows) if rows else (0, 0)
         return EnrollResponse(name=name, added=added, already_present=present, skipped=skipped)
 
