@@ -93,7 +93,6 @@ def cluster(
             from sklearn.cluster import AgglomerativeClustering
 
             d = get_distance(distance).pairwise(torch.from_numpy(np.ascontiguousarray(emb, np.float32))).numpy()
-            d = d.astype(np.float64)
             if len(links):
                 # A cannot-link pair gets a distance so large that any average over clusters that contains it stays
                 # above every real distance and the threshold: such clusters are never merged below the cut.
