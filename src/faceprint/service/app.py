@@ -334,9 +334,9 @@ class Engine:
         from faceprint.detection.crops import thumbnail
 
         g = self._state["gallery"]
-        if name not in {n for n, _ in g.identities()}:
-            raise HTTPException(404, f"no person {name!r} in the gallery")
         crop = g.portrait(name) if self.settings.thumbnails else None
+        if crop is None and name not in {n for n, _ in g.identities()}:  # read the people only when no crop is found
+            raise HTTPException(404, f"no person {name!r} in the gallery")
         return None if crop is None else thumbnail(crop)
 
     # -- piles: photos to sort into people (the web page's "sort a pile") ----------------------------------------
