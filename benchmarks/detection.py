@@ -54,7 +54,7 @@ def _init(kind: str = "mtcnn") -> None:
 
         _DET["d"] = MTCNN()
     elif kind == "yunet":
-        from faceprint.detection.detector import make_detector
+        from faceprint.detection.registry import make_detector
 
         _DET["d"] = make_detector("yunet", threads=1)
     else:

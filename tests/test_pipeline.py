@@ -92,10 +92,10 @@ def test_identify_and_cluster_in_one_call_match_the_cli(model, photos, tmp_path,
     from faceprint.demo import ENROLLED_PER_PERSON, STRANGER
 
     people = sorted(p for p in photos.iterdir() if p.is_dir())
-    enrol = {p.name: sorted(p.iterdir())[:ENROLLED_PER_PERSON] for p in people if p.name != STRANGER}
+    enroll = {p.name: sorted(p.iterdir())[:ENROLLED_PER_PERSON] for p in people if p.name != STRANGER}
     probes = [f for p in people for f in sorted(p.iterdir())[ENROLLED_PER_PERSON if p.name != STRANGER else 0:]]
     db = tmp_path / "g.db"
-    for name, files in enrol.items():
+    for name, files in enroll.items():
         assert main(["enroll", "--gallery", str(db), "--name", name, *map(str, files), "--no-progress"]) == 0
     capsys.readouterr()
     lib = faceprint.identify(model, db, probes)

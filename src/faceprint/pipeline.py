@@ -85,7 +85,7 @@ class Pipeline:
         self._aligner: FaceAligner | None = None
         # a Detector, or a name ("mtcnn", the default; "yunet"), looking for faces of min_face pixels and up
         self._detector = detector
-        # each row of embed() also carries the FaceCrop a gallery keeps (EmbeddingSet.crops), for enrolment
+        # each row of embed() also carries the FaceCrop a gallery keeps (EmbeddingSet.crops), for enrollment
         self.keep_crops = keep_crops
 
     @property

@@ -1,4 +1,4 @@
-"""The gallery: enrolment, identification, strangers, its model check and its kept FAISS index."""
+"""The gallery: enrollment, identification, strangers, its model check and its kept FAISS index."""
 
 from __future__ import annotations
 
@@ -23,15 +23,15 @@ def test_gallery_enroll_identify_and_strangers(synthetic, tmp_path):
     es = embed_paths(model, paths, ids, cache_dir=synthetic["cache"], progress=False)
     ids_arr = np.array(es.identities)
     known = [n for n in sorted(set(es.identities)) if n != "id_039"]  # id_039 stays a stranger
-    enrol = [i for i, n in enumerate(es.identities) if n in known and es.paths[i].endswith(("000.jpg", "001.jpg"))]
+    enroll = [i for i, n in enumerate(es.identities) if n in known and es.paths[i].endswith(("000.jpg", "001.jpg"))]
     db = tmp_path / "g.db"
     with Gallery(db, model.fingerprint, 128, "squared_l2") as g:
-        rows = enroll_rows(ids_arr[enrol], [es.paths[i] for i in enrol], es.embeddings[enrol])
-        assert g.enroll(rows) == (len(enrol), 0)
-        assert g.enroll(rows) == (0, len(enrol))  # idempotent
+        rows = enroll_rows(ids_arr[enroll], [es.paths[i] for i in enroll], es.embeddings[enroll])
+        assert g.enroll(rows) == (len(enroll), 0)
+        assert g.enroll(rows) == (0, len(enroll))  # idempotent
         with pytest.raises(GalleryError, match="already enrolled"):
             g.enroll([(known[1], rows[0][1], rows[0][2], 0, rows[0][4])])
-        assert len(g) == len(enrol)  # the failed call wrote nothing
+        assert len(g) == len(enroll)  # the failed call wrote nothing
         probes = [i for i, p in enumerate(es.paths) if p.endswith("005.jpg")]
         res = g.identify(es.embeddings[probes], threshold=model.config.threshold, k=3)
         right = sum(r.decision == ids_arr[i] for r, i in zip(res, probes) if ids_arr[i] in known)
@@ -39,7 +39,7 @@ def test_gallery_enroll_identify_and_strangers(synthetic, tmp_path):
         stranger = [r for r, i in zip(res, probes) if ids_arr[i] == "id_039"][0]
         assert stranger.decision == "unknown" and stranger.distance >= model.config.threshold
         assert all(len(r.candidates) == 3 for r in res)
-        assert g.remove(known[0]) == 2 and len(g) == len(enrol) - 2
+        assert g.remove(known[0]) == 2 and len(g) == len(enroll) - 2
     with pytest.raises(GalleryError, match="built with model"):
         Gallery(db, "another-model", 128, "squared_l2")
     (tmp_path / "junk.db").write_text("not sqlite at all, just text" * 100)
@@ -51,7 +51,7 @@ def test_gallery_enroll_identify_and_strangers(synthetic, tmp_path):
 
 def test_faiss_index_kept_beside_the_gallery_and_rebuilt_on_change(tmp_path):
     """`--index faiss`: built once and kept as G.db.faiss; loaded (same answers) while the gallery is unchanged;
-    rebuilt after an enrolment or a removal."""
+    rebuilt after an enrollment or a removal."""
     pytest.importorskip("faiss")
 
     rng = np.random.default_rng(0)

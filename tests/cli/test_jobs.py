@@ -96,15 +96,15 @@ def test_calibrate_open_set_and_identify_uses_it(synthetic, tmp_path, capsys):
 def test_enroll_identify_cluster(synthetic, tmp_path, capsys):
     m = synthetic["model_path"]
     gallery = tmp_path / "g.db"
-    enrol = tmp_path / "enrol"
+    enroll = tmp_path / "enroll"
     for d in sorted(p for p in synthetic["unseen"].iterdir() if p.is_dir())[:9]:
-        (enrol / d.name).mkdir(parents=True)
+        (enroll / d.name).mkdir(parents=True)
         for f in sorted(d.iterdir())[:3]:
-            shutil.copy(f, enrol / d.name / f.name)
-    (enrol / "id_030" / "broken.jpg").write_text("oops")
-    rc, out, _ = _run(capsys, "enroll", "--gallery", gallery, enrol, "--model", m, "--no-progress", "--input", "crops")
+            shutil.copy(f, enroll / d.name / f.name)
+    (enroll / "id_030" / "broken.jpg").write_text("oops")
+    rc, out, _ = _run(capsys, "enroll", "--gallery", gallery, enroll, "--model", m, "--no-progress", "--input", "crops")
     assert rc == 0 and "27 faces added" in out and "broken.jpg" in out
-    rc, out, _ = _run(capsys, "enroll", "--gallery", gallery, enrol, "--model", m, "--no-progress", "--input", "crops")
+    rc, out, _ = _run(capsys, "enroll", "--gallery", gallery, enroll, "--model", m, "--no-progress", "--input", "crops")
     assert "0 faces added, 27 already enrolled" in out
     probe = sorted((synthetic["unseen"] / "id_032").iterdir())[6]
     stranger = sorted((synthetic["unseen"] / "id_039").iterdir())[6]

@@ -120,7 +120,7 @@ def _faces_in(location: str) -> int:
 
 
 def _enroll_killed_at_random(location: str, photos: Path, reference: dict, seed: int) -> None:
-    """kill -9 enrolment (a transaction per person) at random moments while it commits people: each time the
+    """kill -9 enrollment (a transaction per person) at random moments while it commits people: each time the
     gallery holds whole people only; then a rerun finishes, and the gallery is the uninterrupted run's."""
     args = ["enroll", "--gallery", location, str(photos), "--no-progress", "--batch", "1"]
     per_person: dict[str, int] = {}
@@ -167,7 +167,7 @@ def people(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def enrolled_once(people, tmp_path_factory):
-    """The gallery an uninterrupted enrolment of `people` makes."""
+    """The gallery an uninterrupted enrollment of `people` makes."""
     g = tmp_path_factory.mktemp("once") / "g.db"
     _finish("enroll", "--gallery", str(g), str(people), "--no-progress")
     return _gallery_rows(str(g))

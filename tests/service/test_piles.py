@@ -14,7 +14,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
 from faceprint.demo import PHOTOS, STRANGER  # noqa: E402
-from faceprint.service.app import STATIC  # noqa: E402
+from faceprint.service.routes.page import STATIC  # noqa: E402
 from faceprint.service.piles import PileFace, offered_name, sort_pile  # noqa: E402
 from tests.service.server import KEY, _serve, _stop  # noqa: E402
 
@@ -116,7 +116,7 @@ def test_a_pile_is_sorted_into_people_and_enrolled_by_cluster(server):
         assert len(mine) >= min(3, len(list((PHOTOS / person).glob("*.jpg")))), (person, best)
         assert len(mine) == len(best["faces"]), best
 
-    # enrol Hugo Chavez's cluster, leaving one of his faces out
+    # enroll Hugo Chavez's cluster, leaving one of his faces out
     hugo = max(clusters, key=lambda c: sum(f["photo"].startswith("Hugo_Chavez") for f in c["faces"]))
     keep, left_out = [f["id"] for f in hugo["faces"][:-1]], hugo["faces"][-1]["id"]
     r = httpx.post(f"{server}/piles/{pile}/enroll", headers=H,
@@ -144,14 +144,20 @@ def test_a_pile_is_sorted_into_people_and_enrolled_by_cluster(server):
     assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
     assert httpx.get(f"{server}/piles/{pile}/faces/99999/thumbnail", headers=H).status_code == 404
     bad = httpx.post(f"{server}/piles/{pile}/enroll", headers=H, json={"name": "  ", "faces": [left_out]})
-    assert bad.status_code == 400
+    assert bad.status_code == 422  # a blank name fails the schema's pattern
+    bad = httpx.post(f"{server}/piles/{pile}/enroll", headers=H, json={"name": "X", "faces": [99999]})
+    assert bad.status_code == 409 and "no face 99999 in this pile" in bad.json()["detail"]  # the pile is there
+    junk = httpx.post(f"{server}/piles/{pile}/photos", headers=H,
+                      files=[("images", ("a.jpg", b"not an image", "image/jpeg"))])
+    assert junk.status_code == 400 and "none of the 1 files is an image" in junk.json()["detail"]
     assert httpx.delete(f"{server}/piles/{pile}", headers=H).status_code == 200
     gone = httpx.get(f"{server}/piles/{pile}/clusters", headers=H)
     assert gone.status_code == 404 and "no such pile" in gone.json()["detail"]
 
 
 def test_piles_on_postgres_and_a_gallery_without_thumbnails(postgres_url, tmp_path):
-    from faceprint.service.app import Engine, PileEnroll, ServiceSettings
+    from faceprint.service.app import Engine, ServiceSettings
+    from faceprint.service.schemas import PileEnroll
 
     pg = Engine(ServiceSettings(gallery=postgres_url))
     quiet = Engine(ServiceSettings(gallery=tmp_path / "g.db", thumbnails=False))
@@ -161,7 +167,7 @@ def test_piles_on_postgres_and_a_gallery_without_thumbnails(postgres_url, tmp_pa
         photos = sorted((PHOTOS / "Colin_Powell").glob("*.jpg")) + sorted((PHOTOS / "Serena_Williams").glob("*.jpg"))
         for engine in (pg, quiet):
             def on(fn, *args):  # type: ignore[no-untyped-def]
-                return engine.pool.submit(fn, *args).result()  # the engine's thread, as the service calls it
+                return engine.work.submit(fn, *args)  # the engine's thread, as the service calls it
 
             pile = on(engine.pile_new).pile
             on(engine.pile_add, pile, [(p.read_bytes(), p.name) for p in photos])
@@ -170,7 +176,7 @@ def test_piles_on_postgres_and_a_gallery_without_thumbnails(postgres_url, tmp_pa
             r = on(engine.pile_enroll, pile, PileEnroll(name="Colin", faces=[f.id for f in colin.faces]))
             assert r.added == len(colin.faces) >= 3
             assert [(p.name, p.faces) for p in on(engine.people).people] == [("Colin", len(colin.faces))]
-            thumbs = on(engine.limits).thumbnails
+            thumbs = on(engine.limits, "admin", "test").thumbnails
             portrait = on(engine.portrait, "Colin")
             if engine is pg:
                 assert portrait[:2] == b"\xff\xd8" and thumbs is True

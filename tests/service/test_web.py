@@ -1,5 +1,5 @@
 """The web page in a real browser (headless Chromium through Selenium) against a real `faceprint serve` on
-loopback: sign in, enrol people, identify, sort a pile and enrol a cluster, delete a person, a name that is HTML,
+loopback: sign in, enroll people, identify, sort a pile and enroll a cluster, delete a person, a name that is HTML,
 a wrong key, uploads over the limits. Skipped where Chromium, its driver or Selenium is missing (`.ci/run` installs
 Debian's chromium and chromium-driver). A failing test leaves a screenshot and the console log beside it."""
 
@@ -105,7 +105,7 @@ def people(driver) -> list[str]:  # type: ignore[no-untyped-def]
             for p in tid(driver, "people-list").find_elements(By.CSS_SELECTOR, '[data-testid="person"]')]
 
 
-def enrol(driver, name: str, files: list[Path]) -> str:  # type: ignore[no-untyped-def]
+def enroll(driver, name: str, files: list[Path]) -> str:  # type: ignore[no-untyped-def]
     box = tid(driver, "enroll-name")
     box.clear()
     box.send_keys(name)
@@ -113,7 +113,7 @@ def enrol(driver, name: str, files: list[Path]) -> str:  # type: ignore[no-untyp
     before = tid(driver, "enroll-result").text
     click(driver, tid(driver, "enroll-submit"))
     wait(driver, lambda d: tid(d, "enroll-result").text not in ("", before) and
-         tid(d, "enroll-submit").is_enabled(), 120, "no enrolment result")
+         tid(d, "enroll-submit").is_enabled(), 120, "no enrollment result")
     return tid(driver, "enroll-result").text
 
 
@@ -148,14 +148,14 @@ def test_a_wrong_key_is_refused_and_shows_no_data(server, browser):
 def test_enrol_identify_and_delete(server, browser):
     signed_in(browser, server)
     for person in ENROLLED:
-        text = enrol(browser, person, _photos(person)[:3])
+        text = enroll(browser, person, _photos(person)[:3])
         assert f"{person}: 3 faces added, 0 already there, 0 files skipped" in text, text
     wait(browser, lambda d: people(d) == ENROLLED, 20, f"people list {people(browser)}")
     cards = tid(browser, "people-list").find_elements(By.CSS_SELECTOR, '[data-testid="person"]')
     wait(browser, lambda d: all(c.find_element(By.TAG_NAME, "img").get_attribute("src").startswith("blob:")
                                 and c.find_element(By.TAG_NAME, "img").get_property("naturalWidth") == 160
                                 for c in cards), 20, "thumbnails did not load")
-    again = enrol(browser, "Tony_Blair", _photos("Tony_Blair")[:1])
+    again = enroll(browser, "Tony_Blair", _photos("Tony_Blair")[:1])
     assert "0 faces added, 1 already there" in again
 
     text = identify(browser, _photos("Laura_Bush")[3])
@@ -181,7 +181,7 @@ def test_enrol_identify_and_delete(server, browser):
 
 def test_sort_a_pile_and_enrol_a_cluster(server, browser):
     signed_in(browser, server)
-    enrol(browser, "Tony_Blair", _photos("Tony_Blair")[:2])
+    enroll(browser, "Tony_Blair", _photos("Tony_Blair")[:2])
     pile = sorted(PHOTOS.glob("*/*.jpg"))  # 22 photos: more than one request may carry (16)
     tid(browser, "pile-files").send_keys("\n".join(str(p) for p in pile))
     click(browser, tid(browser, "pile-submit"))
@@ -222,7 +222,7 @@ def test_sort_a_pile_and_enrol_a_cluster(server, browser):
 
 def test_a_name_that_is_html_is_shown_as_text(server, browser, tmp_path):
     signed_in(browser, server)
-    text = enrol(browser, XSS, _photos("Serena_Williams")[:2])
+    text = enroll(browser, XSS, _photos("Serena_Williams")[:2])
     assert f"{XSS}: 2 faces added" in text
     wait(browser, lambda d: people(d) == [XSS], 20)
     result = identify(browser, _photos("Serena_Williams")[2])
@@ -247,16 +247,16 @@ def test_uploads_over_the_limits_get_a_readable_message(tmp_path, browser):
     proc, url = _serve(tmp_path / "g.db", "--max-body-mb", "1", "--max-pixels", "500000")
     try:
         signed_in(browser, url)
-        text = enrol(browser, "Somebody", [noise, _photos("Laura_Bush")[0]])
+        text = enroll(browser, "Somebody", [noise, _photos("Laura_Bush")[0]])
         assert "noise.png" in text and "over the service's limit" in text and "1 face added" in text
-        text = enrol(browser, "Somebody", [tiny])
+        text = enroll(browser, "Somebody", [tiny])
         assert "too large" in text and "tiny.png" in text, text
     finally:
         _stop(proc)
 
 
 def test_two_tabs_at_once(server, browser):
-    """Each tab signs in for itself (the key is kept per tab) and keeps its own pile; what one enrols the other
+    """Each tab signs in for itself (the key is kept per tab) and keeps its own pile; what one enrolls the other
     sees on its next look."""
     signed_in(browser, server)
     first = browser.current_window_handle
@@ -267,7 +267,7 @@ def test_two_tabs_at_once(server, browser):
     browser.get(server)
     assert browser.find_element(By.ID, "signin").is_displayed()  # a new tab has no key
     signed_in(browser, server)
-    enrol(browser, "Colin_Powell", _photos("Colin_Powell")[:2])
+    enroll(browser, "Colin_Powell", _photos("Colin_Powell")[:2])
     tid(browser, "pile-files").send_keys(str(_photos("Tony_Blair")[0]))
     click(browser, tid(browser, "pile-submit"))
     wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, '[data-testid="cluster"]')) >= 1, 120)

@@ -1,4 +1,4 @@
-"""Enrolment of many photos that keeps its work: whole people per transaction, committed as it goes.
+"""Enrollment of many photos that keeps its work: whole people per transaction, committed as it goes.
 
 A person is never half enrolled: each transaction holds the faces of whole people (a batch of them, closed at the
 first person boundary past `batch` photos). A run killed at any point leaves the people of its committed batches;
@@ -44,7 +44,7 @@ def _hashes(paths: Sequence[Path], report: EnrollReport) -> dict[int, str]:
 def enroll(gallery: Gallery, pipeline: Pipeline, paths: Sequence[str | Path], identities: Sequence[str],
            batch: int = 256, source: str | Path | None = None, progress: bool = True,
            log: Callable[[str], None] = lambda s: None) -> EnrollReport:
-    """Enrol `paths` as `identities` (grouped by person, as list_images gives them) into `gallery`, whole people per
+    """Enroll `paths` as `identities` (grouped by person, as list_images gives them) into `gallery`, whole people per
     transaction of about `batch` photos; faces keep their crop when the gallery keeps crops. `source`: the folder
     they came from (what input="auto" looks at)."""
     report = EnrollReport()

@@ -1,7 +1,7 @@
 """Identification (who is this?) with a persistent gallery: a SQLite file of identities, source images and embeddings.
 
 The gallery records the fingerprint of the model that made its embeddings and refuses any other model. Every
-write is one transaction: an interrupted enrolment leaves the gallery as it was before it.
+write is one transaction: an interrupted enrollment leaves the gallery as it was before it.
 
 So that a gallery outlives its model, it keeps by default a small JPEG of the region around each enrolled face
 (`crops`, written in the same transaction as the face's embedding; faceprint.detection.crops): another model can
@@ -26,6 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from faceprint import __version__
+from faceprint.applications.audit import Actor, AuditRow
+from faceprint.applications.audit import now as audit_now
+from faceprint.applications.audit import row as audit_row
 from faceprint.detection.crops import FaceCrop
 from faceprint.distances import Distance, get_distance
 from faceprint.errors import FaceprintError, ModelMismatchError
@@ -48,16 +51,37 @@ CREATE TABLE IF NOT EXISTS crops (face_id INTEGER PRIMARY KEY, jpeg BLOB NOT NUL
 CREATE TABLE IF NOT EXISTS migration (
     face_id INTEGER PRIMARY KEY, target TEXT NOT NULL, embedding BLOB, note TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, user_name TEXT, action TEXT NOT NULL,
+    person TEXT, change TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '{}'
+);
 """
 CROPS_KEEP, CROPS_NONE = "keep", "none"
 
 
 class GalleryError(FaceprintError, ValueError):
-    """A gallery that cannot be opened or used as asked."""
+    """A gallery that cannot be opened or used as asked. `reason` says what, without where: a front end that serves
+    other people (the service) shows only the reason, never the gallery's path or URL on the server."""
+
+    def __init__(self, reason: str, where: object = None) -> None:
+        self.reason, self.where = reason, where
+        super().__init__(reason if where is None else f"{where}: {reason}")
 
 
 class GalleryMismatchError(GalleryError, ModelMismatchError):
     """A gallery built with another model."""
+
+
+class UnknownPersonError(GalleryError, LookupError):
+    """No person of that name in the gallery."""
+
+
+class EmptyGalleryError(GalleryError):
+    """Nobody enrolled yet: nothing to search."""
+
+
+class EnrolledAsOtherError(GalleryError):
+    """The same face is enrolled under another name already (nothing of the request is written)."""
 
 
 @dataclass
@@ -113,13 +137,13 @@ class Gallery:
                 # fixed when the gallery is made; a gallery made before crops existed keeps them from now on
                 ("crops", CROPS_KEEP if keep_crops else CROPS_NONE)])
         if meta.get("format") != "faceprint.gallery":
-            raise GalleryError(f"{self.path}: not a faceprint gallery")
+            raise GalleryError("not a faceprint gallery", self.path)
         self.fingerprint = meta["model_fingerprint"] if fingerprint is None else fingerprint
         self.embedding_size = int(meta["embedding_size"]) if fingerprint is None else int(embedding_size)  # type: ignore[arg-type]
         self.distance = get_distance(meta["distance"] if fingerprint is None else distance)  # type: ignore[arg-type]
         self.crops_policy = meta.get("crops", CROPS_KEEP)
         if meta["model_fingerprint"] != self.fingerprint:
-            raise GalleryMismatchError(f"{self.path}: {self.mismatch_advice(meta['model_fingerprint'])}")
+            raise GalleryMismatchError(self.mismatch_advice(meta["model_fingerprint"]), self.path)
 
     def mismatch_advice(self, built_with: str) -> str:
         """What happened and what to do, in one line, when this gallery is opened with a model it was not built with."""
@@ -137,16 +161,16 @@ class Gallery:
         """Connect (creating the schema and header if asked and absent); returns the gallery's header."""
         self.path = Path(path)
         if not self.path.exists() and not create:
-            raise GalleryError(f"{self.path}: no such gallery")
+            raise GalleryError("no such gallery", self.path)
         if self.path.is_dir():
-            raise GalleryError(f"{self.path}: a folder, not a gallery file")
+            raise GalleryError("a folder, not a gallery file", self.path)
         try:
             # autocommit mode: transactions are explicit (BEGIN IMMEDIATE ... COMMIT), never implicit
             self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
             self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 self.db.execute("PRAGMA journal_mode = WAL")
-            self.db.execute("PRAGMA synchronous = FULL")  # a committed enrolment survives a power cut
+            self.db.execute("PRAGMA synchronous = FULL")  # a committed enrollment survives a power cut
             with self.transaction():
                 for statement in filter(str.strip, SCHEMA.split(";")):  # not executescript: it would COMMIT
                     self.db.execute(statement)
@@ -155,7 +179,7 @@ class Gallery:
                     self._exec("INSERT OR IGNORE INTO meta VALUES (?, ?)", row)
             return dict(self.db.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.DatabaseError as e:
-            raise GalleryError(f"{self.path}: not a faceprint gallery, or damaged ({e})") from None
+            raise GalleryError(f"not a faceprint gallery, or damaged ({e})", self.path) from None
 
     def _exec(self, sql: str, params: Sequence = ()):  # type: ignore[no-untyped-def]
         """One statement, written in SQLite's dialect (a subclass translates it for its database)."""
@@ -197,17 +221,19 @@ class Gallery:
         """Inside a transaction: the gallery still belongs to this model (a migration may have moved it since)."""
         now = self._exec("SELECT value FROM meta WHERE key = 'model_fingerprint'").fetchone()[0]
         if now != self.fingerprint:
-            raise GalleryMismatchError(f"{self.path}: the gallery was moved to model {now} while it was open with "
-                                       f"model {self.fingerprint}; open it again with that model")
+            raise GalleryMismatchError(f"the gallery was moved to model {now} while it was open with model "
+                                       f"{self.fingerprint}; open it again with that model", self.path)
 
-    def enroll(self, items: Iterable[tuple]) -> tuple[int, int]:
+    def enroll(self, items: Iterable[tuple], actor: Actor | None = None) -> tuple[int, int]:
         """Add (name, source, content_sha256, face_index, embedding[, crop]) rows in one transaction.
 
         The same image content again is skipped (idempotent); under another name it is an error, and nothing of
-        this call is written. A FaceCrop is stored with its face unless the gallery keeps none. Returns (added,
-        already present).
+        this call is written. A FaceCrop is stored with its face unless the gallery keeps none. Each person who
+        gained faces gets an audit row by `actor` (this process when None), in the same transaction. Returns
+        (added, already present).
         """
         added = present = 0
+        per_person: dict[str, list[str]] = {}
         with self.transaction():
             self._check_model()
             for name, source, sha, face_index, emb, *rest in items:
@@ -221,7 +247,8 @@ class Gallery:
                     "WHERE f.content_sha256 = ? AND f.face_index = ?", (sha, face_index)).fetchone()
                 if row is not None:
                     if row[0] != name:
-                        raise GalleryError(f"{source}: this image is already enrolled as {row[0]!r}, not {name!r}")
+                        raise EnrolledAsOtherError(f"{source}: this image is already enrolled as {row[0]!r}, "
+                                                   f"not {name!r}")
                     present += 1
                     continue
                 self._exec("INSERT OR IGNORE INTO identities (name) VALUES (?)", (name,))
@@ -235,26 +262,32 @@ class Gallery:
                     self._exec("INSERT INTO crops (face_id, jpeg, box, landmarks) VALUES (?, ?, ?, ?)",
                                (face_id, crop.jpeg, _points(crop.box), _points(crop.landmarks)))
                 added += 1
+                per_person.setdefault(name, []).append(source)
+            for name, sources in per_person.items():
+                self._audit(actor, name, f"enrolled {len(sources)} face{'s' * (len(sources) != 1)}",
+                            {"added": len(sources), "sources": sources})
         self._matrix = None
         return added, present
 
     def enrolled_content(self) -> dict[str, tuple[str, int]]:
-        """{content hash: (identity, faces)} of the photos with a face in the gallery: what a rerun of an enrolment
+        """{content hash: (identity, faces)} of the photos with a face in the gallery: what a rerun of an enrollment
         skips."""
         rows = self._exec("SELECT f.content_sha256, MIN(i.name), COUNT(*) FROM faces f JOIN identities i "
                           "ON f.identity_id = i.id GROUP BY f.content_sha256").fetchall()
         return {r[0]: (r[1], int(r[2])) for r in rows}
 
-    def remove(self, name: str) -> int:
+    def remove(self, name: str, actor: Actor | None = None) -> int:
+        """Remove a person and their faces (with crops and staged rows); returns the faces removed."""
         with self.transaction():
             row = self._exec("SELECT id FROM identities WHERE name = ?", (name,)).fetchone()
             if row is None:
-                raise GalleryError(f"no identity {name!r} in {self.path}")
+                raise UnknownPersonError(f"no identity {name!r} in the gallery", self.path)
             for table in ("crops", "migration"):
                 self._exec(f"DELETE FROM {table} WHERE face_id IN (SELECT id FROM faces WHERE identity_id = ?)",
                            (row[0],))
             n = self._exec("DELETE FROM faces WHERE identity_id = ?", (row[0],)).rowcount
             self._exec("DELETE FROM identities WHERE id = ?", (row[0],))
+            self._audit(actor, name, f"removed the person and {n} face{'s' * (n != 1)}", {"faces_removed": n})
         self._matrix = None
         return n
 
@@ -267,7 +300,7 @@ class Gallery:
         return int(self._exec("SELECT COUNT(*) FROM faces").fetchone()[0])
 
     def face_ids_digest(self) -> str:
-        """A hash of the ids of the faces in the gallery, in one snapshot: it changes with any enrolment or removal
+        """A hash of the ids of the faces in the gallery, in one snapshot: it changes with any enrollment or removal
         (an id that SQLite reuses after a removal still changes the set's count or order)."""
         with self.transaction(write=False):
             ids = np.array([r[0] for r in self._exec("SELECT id FROM faces ORDER BY id")], np.int64)
@@ -309,10 +342,12 @@ class Gallery:
                 "people": people, "faces": faces, "crops": meta.get("crops", CROPS_KEEP), "faces_with_crops": crops,
                 "created": meta.get("created"), "migration": {t: int(n) for t, n in staged}}
 
-    def forget_crops(self) -> int:
+    def forget_crops(self, actor: Actor | None = None) -> int:
         """Erase every stored face crop and keep none from now on; returns how many were erased."""
         with self.transaction():
             n = int(self._exec("SELECT COUNT(*) FROM crops").fetchone()[0])
+            self._audit(actor, None, f"erased {n} face crop{'s' * (n != 1)}; keeps none from now on",
+                        {"crops_erased": n})
             self._exec("DELETE FROM crops")
             self._exec("INSERT OR IGNORE INTO meta VALUES ('crops', ?)", (CROPS_NONE,))
             self._exec("UPDATE meta SET value = ? WHERE key = 'crops'", (CROPS_NONE,))
@@ -327,7 +362,7 @@ class Gallery:
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def stored_faces(self) -> list[StoredFace]:
-        """Every enrolled face with its crop (None where the gallery keeps none), in enrolment order."""
+        """Every enrolled face with its crop (None where the gallery keeps none), in enrollment order."""
         with self.transaction(write=False):
             rows = self._exec(
                 "SELECT f.id, i.name, f.source, f.content_sha256, f.face_index, c.jpeg, c.box, c.landmarks "
@@ -360,7 +395,7 @@ class Gallery:
                 self._exec("INSERT INTO migration (face_id, target, embedding, note) VALUES (?, ?, ?, ?)",
                            (face_id, target, None if emb is None else emb.astype(np.float32).tobytes(), note))
 
-    def switch(self, target: str, embedding_size: int, distance: str | Distance
+    def switch(self, target: str, embedding_size: int, distance: str | Distance, actor: Actor | None = None
                ) -> tuple[int, list[str], list[str]] | None:
         """Move the gallery to model `target` in one transaction, if every face has a staged row: each embedding
         is replaced, faces staged without one are removed (and people left without a face), and the header names
@@ -385,7 +420,13 @@ class Gallery:
                     self._exec("UPDATE faces SET embedding = ? WHERE id = ?", (bytes(emb), face_id))
                     if note:
                         noted.append(f"{source}: {note}")
+            gone = [r[0] for r in self._exec("SELECT name FROM identities WHERE id NOT IN "
+                                             "(SELECT identity_id FROM faces) ORDER BY name")]
             self._exec("DELETE FROM identities WHERE id NOT IN (SELECT identity_id FROM faces)")
+            moved = len(rows) - len(dropped)
+            self._audit(actor, None, f"moved to model {target}: {moved} faces embedded again, {len(dropped)} "
+                                     f"removed", {"from": self.fingerprint, "to": target, "moved": moved,
+                                                  "removed": dropped, "people_removed": gone})
             for key, value in (("model_fingerprint", target), ("embedding_size", str(embedding_size)),
                                ("distance", dist.name)):
                 self._exec("UPDATE meta SET value = ? WHERE key = ?", (value, key))
@@ -394,13 +435,35 @@ class Gallery:
         self._matrix = None
         return len(rows) - len(dropped), dropped, noted
 
+    # -- the audit trail (faceprint.applications.audit) ------------------------------------------------------------
+    def _audit(self, actor: Actor | None, person: str | None, change: str, detail: dict) -> None:
+        """Inside the change's transaction: one row of who did it."""
+        a = actor or Actor.local()
+        self._exec("INSERT INTO audit (at, actor, user_name, action, person, change, detail) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   (audit_now(), a.label, a.user, a.action, person, change, json.dumps(detail)))
+
+    def audit_log(self, since: str | None = None, limit: int | None = None) -> list[AuditRow]:
+        """The trail, oldest first: every row at or after `since` (the trail's UTC form; see audit.parse_since),
+        the newest `limit` of them when given."""
+        sql = "SELECT id, at, actor, user_name, action, person, change, detail FROM audit"
+        params: list = []
+        if since is not None:
+            sql += " WHERE at >= ?"
+            params.append(since)
+        sql += " ORDER BY id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        return [audit_row(r) for r in self._exec(sql, params).fetchall()][::-1]
+
     def identify(self, queries: np.ndarray, threshold: float, k: int = 5, vote: int = 1,
                  index: SearchIndex | None = None) -> list[Identification]:
         """Top-k identities per query; the decision is the nearest face's identity (vote = 1) or a majority of
         the `vote` nearest faces under the threshold, and "unknown" when the nearest face is not under it."""
         emb, owner, names = self.matrix()
         if len(emb) == 0:
-            raise GalleryError(f"{self.path} is empty: enroll some faces first")
+            raise EmptyGalleryError("the gallery is empty: enroll some faces first", self.path)
         index = index or ExactIndex(emb, self.distance)
         depth = min(len(emb), max(k * 8, vote, 32))  # enough faces to find k distinct identities in most cases
         dist, nn = index.search(np.atleast_2d(queries), depth)

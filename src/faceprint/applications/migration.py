@@ -6,8 +6,8 @@ every embedding and the model in one transaction. For the work it is not: new em
 stopped. Faces enrolled while it runs are staged before the switch (the switch refuses while any face is unstaged).
 
 Each face comes from its stored crop (faceprint.detection.crops): the new model's detector runs on the crop and the
-face that overlaps the one found at enrolment most is aligned the new model's way. If the detector finds no such
-face there, the face is aligned from the landmarks stored at enrolment, and listed. A gallery without crops reads
+face that overlaps the one found at enrollment most is aligned the new model's way. If the detector finds no such
+face there, the face is aligned from the landmarks stored at enrollment, and listed. A gallery without crops reads
 the original photos again (`photos`: the folder their enrolled paths are relative to), and only a photo whose
 content hash is the enrolled one is used.
 """
@@ -38,7 +38,7 @@ class MigrationReport:
     moved: int = 0
     already: bool = False  # the gallery was this model's already
     resumed: int = 0  # faces staged by an earlier, interrupted run
-    from_landmarks: list[str] = field(default_factory=list)  # "source: why" re-aligned from enrolment landmarks
+    from_landmarks: list[str] = field(default_factory=list)  # "source: why" re-aligned from enrollment landmarks
     dropped: list[str] = field(default_factory=list)  # "source: why" for faces that could not be embedded again
     seconds: float = 0.0
 
@@ -47,7 +47,8 @@ class MigrationReport:
             return f"the gallery already belongs to model {self.target}: nothing to do"
         return (f"moved to model {self.target}: {self.moved} faces embedded again"
                 + (f" ({self.resumed} of them staged by an earlier run)" if self.resumed else "")
-                + (f", {len(self.from_landmarks)} from the landmarks found at enrolment" if self.from_landmarks else "")
+                + (f", {len(self.from_landmarks)} from the landmarks found at enrollment"
+                   if self.from_landmarks else "")
                 + (f"; {len(self.dropped)} faces could not be and were removed" if self.dropped else "")
                 + f" in {self.seconds:.1f} s")
 
@@ -74,14 +75,14 @@ class Migrator:
 
     def __init__(self, model: FaceEmbedder, detector: Detector | None = None, photos: Path | None = None) -> None:
         if detector is None:
-            from faceprint.detection.detector import make_detector
+            from faceprint.detection.registry import make_detector
 
-            detector = make_detector("mtcnn", 20.0)  # the enrolment default; a crop never shrinks a face under ~130 px
+            detector = make_detector("mtcnn", 20.0)  # the enrollment default; a crop never shrinks a face under ~130 px
         self.model, self.detector, self.photos = model, detector, photos
         self.pre = model.preprocessing
 
     def _face(self, stored: StoredFace) -> tuple[np.ndarray, Face] | str:
-        """(image, face to align) or why there is none; a face from enrolment landmarks is marked by score -1."""
+        """(image, face to align) or why there is none; a face from enrollment landmarks is marked by score -1."""
         if stored.crop is not None:
             try:
                 image = stored.crop.image()
@@ -106,7 +107,7 @@ class Migrator:
         if image is None:
             return f"photo not found under {self.photos} with the enrolled content"
         found = self.detector.detect([image])[0]
-        # which face: the enrolment's default (the best face) for index 0, else the detector's order
+        # which face: the enrollment's default (the best face) for index 0, else the detector's order
         chosen = select_faces(found, image.shape, "best") if stored.face_index == 0 else found[stored.face_index:][:1]
         return (image, chosen[0]) if chosen else "no face found in the photo"
 
@@ -123,7 +124,8 @@ class Migrator:
             aligned.append(self.pre.from_array(align_face(image, face, self.pre.alignment, self.pre.align_size,
                                                           self.pre.margin)))
             where.append(len(rows))
-            note = "no face re-detected in the stored crop: aligned from the enrolment landmarks" if face.score < 0 else ""
+            note = ("no face re-detected in the stored crop: aligned from the enrollment landmarks"
+                    if face.score < 0 else "")
             rows.append((f.id, None, note))
         if aligned:
             emb = self.model.embed(np.stack(aligned))
@@ -145,8 +147,8 @@ def migrate(gallery: Gallery, model: FaceEmbedder, photos: str | Path | None = N
     faces = gallery.stored_faces()
     if photos is None and any(f.crop is None for f in faces):
         bare = sum(f.crop is None for f in faces)
-        raise GalleryError(f"{gallery.path}: {bare} of its {len(faces)} faces have no stored crop, so the original "
-                           "photos are needed: give the folder their enrolled paths are relative to (--photos DIR)")
+        raise GalleryError(f"{bare} of its {len(faces)} faces have no stored crop, so the original photos are "
+                           "needed: give the folder their enrolled paths are relative to (--photos DIR)", gallery.path)
     migrator = Migrator(model, detector, Path(photos) if photos is not None else None)
     report.resumed = len(gallery.staged(target))
     while True:

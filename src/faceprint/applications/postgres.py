@@ -1,8 +1,8 @@
-"""The gallery on PostgreSQL (`--gallery postgresql://user@host/db`), for replicas and enrolment jobs on several hosts
-sharing one gallery. Same tables, header, model check, idempotent enrolment and all-or-nothing writes as the SQLite
+"""The gallery on PostgreSQL (`--gallery postgresql://user@host/db`), for replicas and enrollment jobs on several hosts
+sharing one gallery. Same tables, header, model check, idempotent enrollment and all-or-nothing writes as the SQLite
 file; search stays in faceprint's indexes, refreshed when any client commits (a generation counter in the header).
 
-Writers take a table lock that only writers contend for (SHARE ROW EXCLUSIVE on faces), so two enrolments run one
+Writers take a table lock that only writers contend for (SHARE ROW EXCLUSIVE on faces), so two enrollments run one
 after the other, as BEGIN IMMEDIATE makes them on SQLite; readers read one snapshot (REPEATABLE READ) and never wait.
 """
 
@@ -27,6 +27,9 @@ SCHEMA = [
     "CREATE TABLE IF NOT EXISTS crops (face_id BIGINT PRIMARY KEY, jpeg BYTEA NOT NULL, box TEXT, landmarks TEXT)",
     "CREATE TABLE IF NOT EXISTS migration (face_id BIGINT PRIMARY KEY, target TEXT NOT NULL, embedding BYTEA, "
     "note TEXT NOT NULL DEFAULT '')",
+    "CREATE TABLE IF NOT EXISTS audit (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at TEXT NOT NULL, "
+    "actor TEXT NOT NULL, user_name TEXT, action TEXT NOT NULL, person TEXT, change TEXT NOT NULL, "
+    "detail TEXT NOT NULL DEFAULT '{}')",
 ]
 SCHEMA_LOCK = 0x66616365  # pg_advisory_xact_lock key: clients creating the schema at once take turns
 URL_PREFIXES = ("postgresql://", "postgres://")
@@ -55,7 +58,7 @@ class PostgresGallery(Gallery):
             self.db.execute(f"SET lock_timeout = '{int(BUSY_TIMEOUT_S * 1000)}ms'")
             exists = self.db.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()[0]
             if not exists and not create:
-                raise GalleryError(f"{self.path}: no faceprint gallery in this database")
+                raise GalleryError("no faceprint gallery in this database", self.path)
             # the schema (tables added since a gallery was made, too) and, when making one, its header
             with self._transaction("BEGIN"):
                 self.db.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
@@ -66,7 +69,7 @@ class PostgresGallery(Gallery):
             return dict(self.db.execute("SELECT key, value FROM meta").fetchall())
         except psycopg.Error as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise GalleryError(f"{self.path}: cannot open the gallery ({first})") from None
+            raise GalleryError(f"cannot open the gallery ({first})", self.path) from None
 
     def _exec(self, sql: str, params: Sequence = ()) -> Any:
         sql = sql.replace("?", "%s")
@@ -75,7 +78,7 @@ class PostgresGallery(Gallery):
         try:
             return self.db.execute(sql, params)
         except self._operational as e:  # lost connection, lock wait over BUSY_TIMEOUT_S, server shutting down
-            raise GalleryError(f"{self.path}: {str(e).strip().splitlines()[0]}") from None
+            raise GalleryError(str(e).strip().splitlines()[0], self.path) from None
 
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[None]:
@@ -110,7 +113,7 @@ class PostgresGallery(Gallery):
     def drop(self) -> None:
         """Remove the gallery's tables (tests and tear-down)."""
         with self._transaction("BEGIN"):
-            for table in ("crops", "migration", "faces", "identities", "meta"):
+            for table in ("crops", "migration", "audit", "faces", "identities", "meta"):
                 self.db.execute(f"DROP TABLE IF EXISTS {table}")
 
 

@@ -207,8 +207,11 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
     logging.getLogger("PIL").setLevel(logging.WARNING)
+    from faceprint.applications.audit import set_cli_command
     from faceprint.errors import FaceprintError
 
+    sub = next((getattr(args, k) for k in vars(args) if k.endswith("_command") and getattr(args, k)), None)
+    set_cli_command(" ".join(["faceprint", args.command, *([sub] if sub else [])]))  # what a gallery's trail records
     try:
         return int(args.func(args) or 0)
     except (FaceprintError, FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError) as e:

@@ -1,5 +1,5 @@
-"""`faceprint gallery info | migrate | forget-crops`: what a gallery holds, moving it to another model, erasing its
-face crops."""
+"""`faceprint gallery info | migrate | forget-crops | log`: what a gallery holds, moving it to another model, erasing
+its face crops, and who changed it."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     with _open_any(args.gallery) as g:
         model = load_model_arg(args.model)
         before = g.fingerprint
-        from faceprint.detection.detector import make_detector
+        from faceprint.detection.registry import make_detector
 
         detector = make_detector(args.detector)
         rep = migrate(g, model, photos=args.photos, batch=args.batch, detector=detector,
@@ -60,6 +60,26 @@ def cmd_forget_crops(args: argparse.Namespace) -> int:
         n = g.forget_crops()
         print(f"{g.path}: erased {n} face crops; it keeps none from now on (moving it to another model now needs "
               "the original photos: `faceprint gallery migrate --photos DIR`)")
+    return 0
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    from faceprint.applications.audit import parse_since
+
+    since = parse_since(args.since) if args.since else None
+    with _open_any(args.gallery) as g:
+        rows = g.audit_log(since=since, limit=args.last)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in rows], indent=1))
+        return 0
+    if not rows:
+        print("no changes recorded" + (f" since {since}" if since else ""))
+        return 0
+    table = [("time (UTC)", "who", "action", "person", "change")]
+    table += [(r.at, r.actor + (f" ({r.user})" if r.user else ""), r.action, r.person or "-", r.change) for r in rows]
+    widths = [max(len(t[i]) for t in table) for i in range(4)]
+    for t in table:
+        print("  ".join(c.ljust(w) for c, w in zip(t, widths)) + "  " + t[4])
     return 0
 
 
@@ -87,3 +107,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     f = gsub.add_parser("forget-crops", help="erase the stored face crops and keep none from now on")
     f.add_argument("--gallery", required=True, help="a SQLite file or postgresql://user@host/db")
     f.set_defaults(func=cmd_forget_crops)
+
+    lg = gsub.add_parser("log", help="who changed the gallery, when and how: enrollments, removals, erased crops, "
+                                     "migrations (the service's key labels, or cli and the user name)")
+    lg.add_argument("--gallery", required=True, help="a SQLite file or postgresql://user@host/db")
+    lg.add_argument("--since", help="only changes at or after this UTC date or time (2026-12-07, 2026-12-07T09:30) "
+                                    "or within this age (30m, 12h, 7d, 2w)")
+    lg.add_argument("--last", type=int, help="only the newest N changes")
+    lg.add_argument("--json", action="store_true", help="a JSON list of the changes, oldest first")
+    lg.set_defaults(func=cmd_log)

@@ -27,14 +27,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
                             "--insecure-no-auth runs without keys, on loopback only")
         if args.host not in LOOPBACK:
             raise UserError(f"--insecure-no-auth only listens on loopback ({', '.join(LOOPBACK)}), not {args.host}")
+    if args.max_queue < 1 or args.timeout <= 0:
+        raise UserError("--max-queue must be at least 1 and --timeout above 0")
     settings = ServiceSettings(gallery=args.gallery, model=args.model, api_keys=keys,
                                max_body_bytes=int(args.max_body_mb * 2**20), max_pixels=args.max_pixels,
-                               timeout_s=args.timeout, detector=args.detector, thumbnails=not args.no_thumbnails)
+                               timeout_s=args.timeout, max_queue=args.max_queue, detector=args.detector,
+                               thumbnails=not args.no_thumbnails)
     app = create_app(settings)
     from faceprint.applications.postgres import redact
 
+    scopes = ", ".join(f"{sum(k.scope == s for k in keys)} {s}" for s in ("read", "write", "admin")
+                       if any(k.scope == s for k in keys))
     print(f"faceprint serve: gallery {redact(args.gallery)}, http://{args.host}:{args.port} "
-          f"({len(keys)} API key(s){'' if keys else '; NO AUTH, loopback only'}); open that address in a browser "
+          f"({f'API keys: {scopes}' if keys else 'NO AUTH, loopback only'}); open that address in a browser "
           "for the web page", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
                 timeout_keep_alive=5, limit_concurrency=args.max_connections, server_header=False)
@@ -48,11 +53,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_model_option(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--api-key-file", help="API keys, one per line (besides FACEPRINT_API_KEYS, comma-separated)")
+    p.add_argument("--api-key-file", help="API keys, a line each: KEY [SCOPE [LABEL]], SCOPE one of read (embed, "
+                                          "verify, identify, list people), write (also enroll, sort piles), admin "
+                                          "(also delete people, erase crops, read the audit trail; a bare KEY is "
+                                          "admin); LABEL is what the audit trail records. Besides "
+                                          "FACEPRINT_API_KEYS (comma-separated, same form)")
     p.add_argument("--insecure-no-auth", action="store_true", help="run without API keys (loopback only)")
     p.add_argument("--max-body-mb", type=float, default=20.0, help="largest request body (413 above)")
     p.add_argument("--max-pixels", type=int, default=40_000_000, help="largest image in pixels (413 above)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds a request may compute (503 above)")
+    p.add_argument("--timeout", type=float, default=60.0,
+                   help="seconds a request may take, queueing included (then 503, and its work stops)")
+    p.add_argument("--max-queue", type=int, default=32,
+                   help="requests waiting or running at once; past it 503 with Retry-After at once (default 32)")
     p.add_argument("--max-connections", type=int, default=64, help="concurrent connections (503 above)")
     p.add_argument("--detector", choices=["mtcnn", "yunet"], default="mtcnn", help="the face detector (default mtcnn)")
     p.add_argument("--no-thumbnails", action="store_true",

@@ -34,7 +34,7 @@ class FaceCrop:
             return np.asarray(im.convert("RGB"))
 
     def face(self) -> Face | None:
-        """The face as it was detected at enrolment, in the crop's pixels."""
+        """The face as it was detected at enrollment, in the crop's pixels."""
         if self.box is None or self.landmarks is None:
             return None
         return Face(np.asarray(self.box, np.float32), 1.0, np.asarray(self.landmarks, np.float32))

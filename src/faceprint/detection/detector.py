@@ -1,4 +1,5 @@
-"""The detector interface: an image in, faces (box, score, five landmarks) out."""
+"""The detector interface: an image in, faces (box, score, five landmarks) out. Detectors by name:
+faceprint.detection.registry."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import numpy as np
 from faceprint.errors import InputError
 
 SELECTIONS = ("all", "largest", "central", "best")
-DETECTORS = ("mtcnn", "yunet")  # make_detector's names; MTCNN is the default
 
 
 @dataclass(eq=False)  # faces compare by identity: two detections are never "equal"
@@ -40,19 +40,6 @@ class Detector:
     def detect(self, images: list[np.ndarray]) -> list[list[Face]]:
         """(H, W, 3) uint8 RGB images -> the faces found in each, best first."""
         raise NotImplementedError
-
-
-def make_detector(name: str = "mtcnn", min_face: float = 20.0, threads: int | None = None) -> Detector:
-    """A detector by name: "mtcnn" (faceprint's MTCNN) or "yunet" (YuNet_s in onnxruntime, `threads` of it)."""
-    if name == "mtcnn":
-        from faceprint.detection.mtcnn import MTCNN
-
-        return MTCNN(min_face=min_face)
-    if name == "yunet":
-        from faceprint.detection.yunet import YuNet
-
-        return YuNet(min_face=min_face, threads=threads)
-    raise InputError(f"detector must be one of {DETECTORS}, got {name!r}")
 
 
 def select_faces(faces: list[Face], image_shape: tuple[int, ...], how: str = "all") -> list[Face]:

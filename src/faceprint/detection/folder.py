@@ -41,7 +41,7 @@ class AlignReport:
 def _init_worker(settings: dict) -> None:
     import torch
 
-    from faceprint.detection.detector import make_detector
+    from faceprint.detection.registry import make_detector
     from faceprint.utils.runtime import die_with_parent, tune_malloc
 
     die_with_parent()
@@ -147,7 +147,7 @@ def align_folder(src: str | Path, dst: str | Path, method: str = "lfw", size: in
         out.parent.mkdir(parents=True, exist_ok=True)
         todo.append((str(p), str(out)))
     if debug:
-        from faceprint.detection.detector import make_detector
+        from faceprint.detection.registry import make_detector
 
         (dst / "debug").mkdir(exist_ok=True)
         det = make_detector(detector, min_face)

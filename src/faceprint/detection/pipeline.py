@@ -70,7 +70,7 @@ class FaceAligner:
     def __init__(self, pre: Preprocessing, detector: Detector | str | None = None, select: str = "all",
                  min_face: float = 20.0, keep_crops: bool = False) -> None:
         if detector is None or isinstance(detector, str):
-            from faceprint.detection.detector import make_detector
+            from faceprint.detection.registry import make_detector
 
             detector = make_detector(detector or "mtcnn", min_face)
         self.pre, self.detector, self.select, self.min_face = pre, detector, select, min_face

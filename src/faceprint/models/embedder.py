@@ -16,6 +16,7 @@ from tqdm import tqdm
 from faceprint.data.transforms import Preprocessing, flip_mode
 from faceprint.distances import Distance, get_distance
 from faceprint.errors import InputError
+from faceprint.models.fingerprint import fingerprint, stored_weights
 from faceprint.models.registry import backbone_spec
 
 
@@ -106,9 +107,7 @@ class FaceEmbedder(nn.Module):
         what galleries and embedding files record, so embeddings of two models are never compared. Known from
         the file once loaded or saved; computed from the current weights otherwise (and after any training)."""
         if self._fingerprint is None:
-            from faceprint.models.io import model_payload
-
-            return model_payload(self)["fingerprint"]
+            return fingerprint(self._stored(), self.config)
         return self._fingerprint
 
     @fingerprint.setter
@@ -132,12 +131,13 @@ class FaceEmbedder(nn.Module):
             return hashlib.sha256(f"{self.fingerprint}:flip-concat".encode()).hexdigest()[:16], config
         key = (self.fingerprint, mode)  # hashing the weights again costs ~0.1 s: once per weights and flip
         if key not in self._bound_fingerprints:
-            from faceprint.models.io import fingerprint, model_payload
-
             bound = copy.copy(self.config)
             bound.test_flip = mode
-            self._bound_fingerprints[key] = fingerprint(model_payload(self)["state_dict"], bound)
+            self._bound_fingerprints[key] = fingerprint(self._stored(), bound)
         return self._bound_fingerprints[key], config
+
+    def _stored(self) -> dict[str, torch.Tensor]:
+        return stored_weights(self, self.config.weights_dtype == "float16")
 
     def train(self, mode: bool = True) -> FaceEmbedder:
         if mode:

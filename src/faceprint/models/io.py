@@ -5,9 +5,7 @@ Files are read with `torch.load(weights_only=True)`: a model file from the inter
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import torch
 
 from faceprint.errors import FaceprintError
 from faceprint.models.embedder import FaceEmbedder, ModelConfig
+from faceprint.models.fingerprint import fingerprint, stored_weights
 from faceprint.utils.io import atomic_write
 
 FORMAT = "faceprint.model"
@@ -29,42 +28,8 @@ class NoDefaultModelError(ModelFileError):
     """No model file was given and this installation ships none."""
 
 
-def fingerprint(state_dict: dict[str, torch.Tensor], config: ModelConfig) -> str:
-    """A hash of the weights and everything that changes the embedding (not the threshold or provenance).
-
-    Galleries and embedding files record it, so embeddings from two different models are never compared.
-    """
-    d = config.to_dict()
-    d.pop("threshold")
-    d.pop("open_set_thresholds")
-    d.pop("open_set_far")
-    d.pop("info")
-    d.pop("cluster_threshold", None)
-    # Fields added after format 1 files were made are absent there, so they are hashed only when not the default.
-    if d.get("embedding_bn", True):
-        d.pop("embedding_bn", None)
-    if d.get("weights_dtype", "float32") == "float32":
-        d.pop("weights_dtype", None)
-    if d.get("test_flip", "none") == "none":
-        d.pop("test_flip", None)
-    if d.get("projection", True):
-        d.pop("projection", None)
-    if d.get("graph") is None:
-        d.pop("graph", None)
-    if d["preprocessing"].get("channels", "rgb") == "rgb":
-        d["preprocessing"].pop("channels", None)
-    h = hashlib.sha256(json.dumps(d, sort_keys=True).encode())
-    for name in sorted(state_dict):
-        t = state_dict[name].detach().cpu().contiguous()
-        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}\n".encode())
-        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
-    return h.hexdigest()[:16]
-
-
 def model_payload(model: FaceEmbedder) -> dict[str, Any]:
-    half = model.config.weights_dtype == "float16"
-    sd = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu().clone())
-          for k, v in model.state_dict().items()}
+    sd = stored_weights(model, model.config.weights_dtype == "float16")
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,

@@ -1,7 +1,7 @@
 """Piles: a pile of photos a person uploads to be sorted into people, the web page's "sort a pile".
 
 A pile lives in the service's memory (it is a working set, not a record: nothing of it is written until the user
-enrols a cluster). Its faces keep their embedding, the gallery crop of their photo and a thumbnail. Clustering is
+enrolls a cluster). Its faces keep their embedding, the gallery crop of their photo and a thumbnail. Clustering is
 `faceprint cluster`'s: average linkage at the model's clustering cut, two faces of one photo never together.
 Each face is also identified against the gallery, so faces of people already known carry their name. A face the user
 drops from a cluster before enrolling it as NAME is never offered for NAME again in this pile: it is not labelled
@@ -29,6 +29,10 @@ IDLE_S = 2 * 3600  # a pile untouched this long is dropped
 
 class PileError(InputError):
     """A pile that does not exist (any more), or a request it cannot take."""
+
+
+class NotInPileError(InputError):
+    """Face ids that the pile does not hold, sent to a pile that exists (409: in conflict with the pile)."""
 
 
 @dataclass

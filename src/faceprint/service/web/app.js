@@ -5,13 +5,19 @@
 
 const KEY = "faceprint-api-key";
 const $ = (id) => document.getElementById(id);
-let limits = null; // what one request may carry: {max_files, max_body_bytes, max_pixels, model, thumbnails}
+let limits = null; // {max_files, max_body_bytes, max_pixels, model, thumbnails, scope, label}
 let pile = null; // the pile being sorted: its id
+let session = 0; // counts sign-ins and sign-outs: an answer to a call made in an earlier session is dropped
+let preview = null; // the identify photo's blob: URL
 const thumbs = new Map(); // thumbnail URL path -> blob: URL
+const RANK = { read: 0, write: 1, admin: 2 };
 
 class ApiError extends Error {
-  constructor(status, detail) { super(detail); this.status = status; }
+  constructor(status, detail, stale = false) { super(detail); this.status = status; this.stale = stale; }
 }
+
+// What the key may do (the server says, in /limits): the page shows only that.
+function may(scope) { return limits !== null && RANK[limits.scope] >= RANK[scope]; }
 
 function put(node, ...children) {
   node.replaceChildren(...children.filter((c) => c != null));
@@ -30,6 +36,7 @@ function el(tag, props = {}, ...children) {
 }
 
 async function api(method, path, body) {
+  const started = session;
   const headers = { "X-API-Key": sessionStorage.getItem(KEY) || "" };
   if (body && !(body instanceof FormData)) {
     headers["Content-Type"] = "application/json";
@@ -39,8 +46,9 @@ async function api(method, path, body) {
   try {
     res = await fetch(path, { method, headers, body, cache: "no-store" });
   } catch (e) {
-    throw new ApiError(0, "the service did not answer (is `faceprint serve` still running?)");
+    throw new ApiError(0, "the service did not answer (is `faceprint serve` still running?)", started !== session);
   }
+  if (started !== session) throw new ApiError(0, "signed out meanwhile", true); // nothing of it reaches the page
   if (res.status === 401) {
     signOut("That API key was not accepted.");
     throw new ApiError(401, "wrong API key");
@@ -55,7 +63,9 @@ async function api(method, path, body) {
     throw new ApiError(res.status, detail);
   }
   const type = res.headers.get("content-type") || "";
-  return type.includes("application/json") ? res.json() : res.blob();
+  const out = await (type.includes("application/json") ? res.json() : res.blob());
+  if (started !== session) throw new ApiError(0, "signed out meanwhile", true);
+  return out;
 }
 
 // -- thumbnails: fetched with the key, shown from blob: URLs, a few at a time ------------------------------------
@@ -85,7 +95,7 @@ function pump() {
       const url = URL.createObjectURL(blob);
       thumbs.set(path, url);
       img.src = url;
-    }).catch(() => { if (fallback) fallback(); }).finally(() => { inFlight--; pump(); });
+    }).catch((e) => { if (fallback && !e.stale) fallback(); }).finally(() => { inFlight--; pump(); });
   }
 }
 
@@ -103,20 +113,26 @@ async function signIn(key) {
   } finally {
     $("sign-in").disabled = false;
   }
+  session++;
   $("signin").hidden = true;
   $("app").hidden = $("nav").hidden = $("session").hidden = false;
-  $("model").textContent = `model ${limits.model}`;
+  $("model").textContent = `model ${limits.model} · ${limits.label} (${limits.scope})`;
+  // a key that may only read sees people and identify; enrolling and sorting need write, deleting needs admin
+  for (const id of ["enroll", "pile", "nav-enroll", "nav-pile"]) $(id).hidden = !may("write");
   await loadPeople();
   return true;
 }
 
 function signOut(message) {
+  if (pile) dropPile(pile); // the server forgets it now, not two hours from now (sent while the key is still here)
+  pile = null;
+  session++; // answers still on their way are dropped
   sessionStorage.removeItem(KEY);
-  limits = null;
-  pile = null; // nothing seen under the key stays on the page
+  limits = null; // nothing seen under the key stays on the page
   for (const id of ["people-list", "names", "enroll-result", "identify-result", "clusters"]) put($(id));
   for (const url of thumbs.values()) URL.revokeObjectURL(url);
   thumbs.clear();
+  if (preview) { URL.revokeObjectURL(preview); preview = null; }
   queue.length = 0;
   $("pile-status").hidden = true;
   $("app").hidden = $("nav").hidden = $("session").hidden = true;
@@ -133,7 +149,7 @@ async function loadPeople() {
   try {
     people = (await api("GET", "/people")).people;
   } catch (e) {
-    $("people-error").textContent = e.message;
+    if (!e.stale) $("people-error").textContent = e.message;
     return;
   }
   const list = $("people-list");
@@ -169,13 +185,14 @@ function personCard(p) {
       try {
         await api("DELETE", `/people/${encodeURIComponent(p.name)}`);
       } catch (e) {
+        if (e.stale) return;
         $("people-error").textContent = e.message;
       }
       await loadPeople();
     });
   });
   card.append(face, el("div", { class: "name", text: p.name }),
-    el("div", { class: "muted", text: `${p.faces} face${p.faces === 1 ? "" : "s"}` }), del);
+    el("div", { class: "muted", text: `${p.faces} face${p.faces === 1 ? "" : "s"}` }), may("admin") ? del : null);
   return card;
 }
 
@@ -222,7 +239,7 @@ function resultList(title, items) {
   return items.length ? el("div", {}, el("div", { text: title }), el("ul", {}, ...items.map((s) => el("li", { text: s })))) : null;
 }
 
-// -- enrol -------------------------------------------------------------------------------------------------------
+// -- enroll -------------------------------------------------------------------------------------------------------
 async function enroll(e) {
   e.preventDefault();
   const name = $("enroll-name").value.trim();
@@ -248,6 +265,7 @@ async function enroll(e) {
     }
   } catch (err) {
     error = err.message;
+    if (err.stale) return;
   } finally {
     $("enroll-submit").disabled = false;
     bar.hidden = true;
@@ -272,6 +290,8 @@ async function identify(e) {
     const form = new FormData();
     form.append("image", file, file.name);
     const r = await api("POST", "/identify?k=3", form);
+    if (preview) URL.revokeObjectURL(preview);
+    preview = URL.createObjectURL(file);
     const img = el("img", { alt: file.name });
     const figure = el("div", { class: "figure" }, img);
     const list = el("ol", { class: "faces-list" });
@@ -286,7 +306,7 @@ async function identify(e) {
         figure.append(box);
       });
     }, { once: true });
-    img.src = URL.createObjectURL(file);
+    img.src = preview;
     r.faces.forEach((f) => {
       const near = f.candidates.length ? `nearest ${f.candidates[0].identity}, ` : "";
       list.append(el("li", {}, el("span", { class: "who", text: f.identity }),
@@ -296,7 +316,7 @@ async function identify(e) {
       el("p", { text: r.faces.length ? `${r.faces.length} face${r.faces.length === 1 ? "" : "s"} in ${file.name}:` : `No face found in ${file.name}.` }),
       figure, list);
   } catch (err) {
-    put(out, el("p", { class: "error", text: err.message }));
+    if (!err.stale) put(out, el("p", { class: "error", text: err.message }));
   } finally {
     $("identify-submit").disabled = false;
   }
@@ -310,9 +330,16 @@ async function sortPile(e) {
   if (!files.length) { $("pile-error").textContent = "Choose photos to sort."; return; }
   const { batches: parts, tooBig } = batches(files, 8); // small requests: the progress bar moves often
   const skipped = [...tooBig];
+  // a new sort replaces the last one: its rows go now (an old row must never act on the new pile) and so does
+  // the old pile on the server
+  if (pile) dropPile(pile);
+  pile = null;
+  put($("clusters"));
+  $("pile-new").hidden = $("pile-regroup").hidden = true;
   $("pile-submit").disabled = true;
   $("pile-status").hidden = false;
   const bar = $("pile-progress"), text = $("pile-text");
+  bar.hidden = false;
   bar.max = files.length; bar.value = 0;
   try {
     pile = (await api("POST", "/piles")).pile;
@@ -332,6 +359,7 @@ async function sortPile(e) {
     bar.hidden = true;
     $("pile-new").hidden = $("pile-regroup").hidden = false;
   } catch (err) {
+    if (err.stale) return;
     $("pile-error").textContent = err.message;
     $("pile-status").hidden = true;
   } finally {
@@ -339,15 +367,22 @@ async function sortPile(e) {
   }
 }
 
+function dropPile(id) {
+  api("DELETE", `/piles/${id}`).catch(() => {});
+}
+
 async function showClusters() {
-  const r = await api("GET", `/piles/${pile}/clusters`);
+  const of = pile; // the rows act on this pile, whatever the page sorts later
+  const r = await api("GET", `/piles/${of}/clusters`);
+  if (of !== pile) return; // another sort began meanwhile
   const box = $("clusters");
-  put(box, ...r.clusters.map(clusterRow));
+  put(box, ...r.clusters.map((c) => clusterRow(c, of)));
   if (!r.clusters.length) box.append(el("p", { class: "muted", text: r.enrolled_faces ? "Every face of this pile is enrolled." : "No faces found in these photos." }));
 }
 
-function clusterRow(c) {
+function clusterRow(c, of) {
   const row = el("div", { class: "cluster", dataTestid: "cluster" });
+  row.dataset.pile = of;
   const dropped = new Set();
   const n = c.faces.length;
   const known = c.faces.filter((f) => f.name).length;
@@ -357,7 +392,7 @@ function clusterRow(c) {
   const strip = el("div", { class: "faces" });
   for (const f of c.faces) {
     const img = el("img", { alt: `face from ${f.photo}`, width: 104, height: 104 });
-    thumbnail(`/piles/${pile}/faces/${f.id}/thumbnail`, img);
+    thumbnail(`/piles/${of}/faces/${f.id}/thumbnail`, img);
     const b = el("button", { class: "pface", type: "button", title: `${f.photo} — click to leave out`, dataTestid: "cluster-face" },
       img, el("span", { class: "lbl", text: f.name || f.photo }));
     b.dataset.face = f.id;
@@ -371,7 +406,7 @@ function clusterRow(c) {
   const name = el("input", { placeholder: "Name this person", maxLength: 200, dataTestid: "cluster-name" });
   name.setAttribute("list", "names");
   if (c.offer) name.value = c.offer;
-  const go = el("button", { type: "button", text: "Enrol", dataTestid: "cluster-enroll" });
+  const go = el("button", { type: "button", text: "Enroll", dataTestid: "cluster-enroll" });
   const note = el("div", { class: "error" });
   go.addEventListener("click", async () => {
     const who = name.value.trim();
@@ -380,21 +415,22 @@ function clusterRow(c) {
     if (!faces.length) { note.textContent = "Every face is left out."; return; }
     go.disabled = true;
     try {
-      const r = await api("POST", `/piles/${pile}/enroll`, { name: who, faces, dropped: [...dropped] });
+      const r = await api("POST", `/piles/${of}/enroll`, { name: who, faces, dropped: [...dropped] });
       put(row, el("div", { class: "done", text: `Enrolled ${r.added} face${r.added === 1 ? "" : "s"} as ${r.name}` + (r.already_present ? ` (${r.already_present} already there)` : "") + "." }),
         resultList("Skipped:", r.skipped));
       await loadPeople();
     } catch (err) {
+      if (err.stale) return;
       note.textContent = err.message;
       go.disabled = false;
     }
   });
-  row.append(strip, el("div", { class: "enrol" }, name, go), note);
+  row.append(strip, el("div", { class: "enroll" }, name, go), note);
   return row;
 }
 
 function newPile() {
-  if (pile) api("DELETE", `/piles/${pile}`).catch(() => {});
+  if (pile) dropPile(pile);
   pile = null;
   put($("clusters"));
   $("pile-status").hidden = true;
@@ -405,7 +441,7 @@ function newPile() {
 
 async function regroup() {
   $("pile-error").textContent = "";
-  try { await showClusters(); } catch (err) { $("pile-error").textContent = err.message; }
+  try { await showClusters(); } catch (err) { if (!err.stale) $("pile-error").textContent = err.message; }
 }
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -1,0 +1,45 @@
+"""Detectors by name, as backbones are (faceprint.models.registry): the commands, the service and `Pipeline` name a
+detector, and this table builds it. It sits apart from the interface (detector.py), so the detectors import the
+interface and the registry imports the detectors, never the other way round. Each is imported only when asked for:
+MTCNN's networks and YuNet's onnxruntime session cost nothing to a process that uses the other."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from faceprint.detection.detector import Detector
+from faceprint.errors import InputError
+
+Factory = Callable[[float, int | None], Detector]  # (min_face, threads) -> detector
+
+
+def _mtcnn(min_face: float, threads: int | None) -> Detector:
+    from faceprint.detection.mtcnn import MTCNN
+
+    return MTCNN(min_face=min_face)
+
+
+def _yunet(min_face: float, threads: int | None) -> Detector:
+    from faceprint.detection.yunet import YuNet
+
+    return YuNet(min_face=min_face, threads=threads)
+
+
+_DETECTORS: dict[str, Factory] = {"mtcnn": _mtcnn, "yunet": _yunet}
+DETECTORS = tuple(_DETECTORS)  # the names the commands offer; MTCNN is the default
+
+
+def register_detector(name: str, factory: Factory) -> None:
+    """Plug in another detector (dlib, a vendor's network): `factory(min_face, threads)` builds it."""
+    if name in _DETECTORS:
+        raise InputError(f"detector {name!r} registered twice")
+    _DETECTORS[name] = factory
+
+
+def make_detector(name: str = "mtcnn", min_face: float = 20.0, threads: int | None = None) -> Detector:
+    """A detector by name: "mtcnn" (faceprint's MTCNN) or "yunet" (YuNet_s in onnxruntime, `threads` of it)."""
+    try:
+        factory = _DETECTORS[name]
+    except KeyError:
+        raise InputError(f"detector must be one of {tuple(_DETECTORS)}, got {name!r}") from None
+    return factory(min_face, threads)
