@@ -24,9 +24,8 @@ if TYPE_CHECKING:
 
     from faceprint.applications.clustering import ClusterResult
     from faceprint.applications.identification import Gallery, Identification
-    from faceprint.deploy.runtime import OnnxEmbedder
     from faceprint.embeddings import EmbeddingSet
-    from faceprint.models import FaceEmbedder
+    from faceprint.models.interface import Embedder
     from faceprint.pipeline import Comparison
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "weights" / "default.pt"
@@ -35,35 +34,42 @@ NAMED_MODELS = {"dlib": DEFAULT_MODEL.with_name("dlib.pt")}
 Images = Sequence["str | Path | np.ndarray"] | str | Path  # files or arrays, or one folder (or file)
 
 
-def load(path: str | Path | None = None) -> FaceEmbedder | OnnxEmbedder:
+def load(path: str | Path | None = None) -> Embedder:
     """A model file, the default model shipped inside the package, or another shipped model by name ("dlib": dlib's
-    ResNet with faceprint's thresholds). A `.onnx` file written by `faceprint export` runs in onnxruntime (embedding
-    only; PyTorch is not imported). A file in the working folder named like a shipped model wins over it."""
+    ResNet with faceprint's thresholds), in onnxruntime (PyTorch is never imported). A `.onnx` file written by
+    `faceprint export` too. A model file of faceprint's first format (PyTorch's) needs PyTorch (faceprint[train]):
+    then it is read into a PyTorch network. A file in the working folder named like a shipped model wins over it."""
+    from faceprint.models.modelfile import LegacyModelFileError, NoDefaultModelError
+    from faceprint.models.onnx_model import OnnxModel
+
     if path is not None and str(path) in NAMED_MODELS and not Path(path).is_file():
         path = NAMED_MODELS[str(path)]
     if path is not None and str(path).endswith(".onnx"):
         from faceprint.deploy.runtime import OnnxEmbedder
 
         return OnnxEmbedder(path)
-    from faceprint.models import load_model
-
     if path is None:
         if not DEFAULT_MODEL.exists():
-            from faceprint.models import NoDefaultModelError
-
             raise NoDefaultModelError("no default model is shipped with this version of faceprint yet: give a model "
                                       "file (one written by training)")
         path = DEFAULT_MODEL
-    return load_model(path)
+    try:
+        return OnnxModel.from_file(path)
+    except LegacyModelFileError as legacy:
+        try:
+            from faceprint.models.io import load_model
+        except ImportError:
+            raise legacy from None
+        return load_model(path)
 
 
-def _pipeline(model: FaceEmbedder, **options: Any):  # type: ignore[no-untyped-def]
+def _pipeline(model: Embedder, **options: Any):  # type: ignore[no-untyped-def]
     from faceprint.pipeline import Pipeline
 
     return Pipeline(model, **options)
 
 
-def embed(model: FaceEmbedder, images: Images, *, input: str = "photos", select: str = "best",
+def embed(model: Embedder, images: Images, *, input: str = "photos", select: str = "best",
           **options: Any) -> EmbeddingSet:
     """Embeddings of photos (a row per selected face) or crops; a folder gives identities from its sub-folders.
     Unreadable and faceless images are listed in `.skipped`. Options: see `Pipeline`."""
@@ -73,7 +79,7 @@ def embed(model: FaceEmbedder, images: Images, *, input: str = "photos", select:
     return pipe.embed(list(images))
 
 
-def verify(model: FaceEmbedder, a: str | Path | np.ndarray, b: str | Path | np.ndarray,
+def verify(model: Embedder, a: str | Path | np.ndarray, b: str | Path | np.ndarray,
            threshold: float | None = None, *, input: str = "photos", select: str = "best",
            **options: Any) -> Comparison:
     """Same person? The distance between the best face of each photo, against `threshold` (default: the model's)."""
@@ -101,7 +107,7 @@ class Identified:
     warning: str = ""
 
 
-def identify(model: FaceEmbedder, gallery: str | Path | Gallery, images: Images, threshold: float | None = None,
+def identify(model: Embedder, gallery: str | Path | Gallery, images: Images, threshold: float | None = None,
              *, k: int = 5, vote: int = 1, index: str = "auto", input: str = "photos", select: str = "all",
              **options: Any) -> Identified:
     """Who is in these photos? Every face against the gallery: its nearest identities, and the decision (an
@@ -130,7 +136,7 @@ def _identified(path: str, box: np.ndarray, r: Identification) -> IdentifiedFace
                           [{"identity": c.identity, "distance": c.distance} for c in r.candidates])
 
 
-def open_gallery(location: str | Path, model: FaceEmbedder, create: bool = True, keep_crops: bool = True) -> Gallery:
+def open_gallery(location: str | Path, model: Embedder, create: bool = True, keep_crops: bool = True) -> Gallery:
     """A gallery for this model (made if `create`): a SQLite file, or a PostgreSQL database given as
     postgresql://user@host/db (shared by processes on several hosts). One made by another model is refused (with
     how to migrate it). A gallery made with keep_crops=False never stores face crops (and cannot be migrated
@@ -149,7 +155,7 @@ class Clustering:
     warning: str = ""
 
 
-def cluster(model: FaceEmbedder, images: Images | EmbeddingSet, *, method: str = "agglomerative",
+def cluster(model: Embedder, images: Images | EmbeddingSet, *, method: str = "agglomerative",
             threshold: float | None = None, k: int | None = None, min_size: int = 1, input: str = "photos",
             select: str = "all", same_photo: bool = False, **options: Any) -> Clustering:
     """Group faces by person: average linkage cut at the model's clustering threshold (any number of faces: past

@@ -25,7 +25,7 @@ import numpy as np
 from faceprint.data import DecodedImages, FaceDataset
 from faceprint.data.images import is_image_file
 from faceprint.errors import InputError, MissingFileError, ModelMismatchError
-from faceprint.models import FaceEmbedder
+from faceprint.models.interface import Embedder
 from faceprint.utils.io import atomic_write
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ class EmbeddingSet:
                    np.concatenate([s.boxes for s in sets]) if sets else None,
                    np.concatenate([s.face_index for s in sets]) if sets else None)
 
-    def check_model(self, model: FaceEmbedder, what: str = "embeddings") -> None:
+    def check_model(self, model: Embedder, what: str = "embeddings") -> None:
         if model.fingerprint != self.fingerprint:
             made, uses = (self.config or {}).get("test_flip", "none"), model.config.test_flip
             why = f"; they were embedded with test-time flip {made}, the model uses {uses}" if made != uses else ""
@@ -108,7 +108,7 @@ def list_images(root: str | Path) -> tuple[list[Path], list[str]]:
 
 
 def embed_paths(
-    model: FaceEmbedder,
+    model: Embedder,
     paths: Sequence[Path],
     identities: Sequence[str] | None = None,
     flip: bool | str | None = None,
@@ -144,7 +144,7 @@ def embed_paths(
 
 
 def embed_photos(
-    model: FaceEmbedder,
+    model: Embedder,
     paths: Sequence[Path | tuple[str, np.ndarray]],
     identities: Sequence[str] | None = None,
     select: str = "all",
@@ -254,7 +254,7 @@ def piece_path(out: str | Path, k: int) -> Path:
     return Path(f"{out}.part-{k:06d}.npz")
 
 
-def embed_in_pieces(embed: Callable[[Sequence[Path], Sequence[str]], EmbeddingSet], model: FaceEmbedder,
+def embed_in_pieces(embed: Callable[[Sequence[Path], Sequence[str]], EmbeddingSet], model: Embedder,
                     paths: Sequence[Path], identities: Sequence[str], out: str | Path, chunk: int = 4096,
                     log: Callable[[str], None] = lambda s: None, flip: str | None = None,
                     detector: str | None = None) -> EmbeddingSet:

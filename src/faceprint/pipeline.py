@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from faceprint.data.alignment import recorded_alignment
 from faceprint.embeddings import EmbeddingSet, embed_paths, embed_photos, list_images
@@ -29,14 +28,14 @@ if TYPE_CHECKING:
     from faceprint.detection.detector import Detector
     from faceprint.detection.pipeline import AlignedFace, FaceAligner
     from faceprint.distances import Distance
-    from faceprint.models import FaceEmbedder
+    from faceprint.models.interface import Embedder
 
 INPUTS = ("photos", "crops", "auto")
 NO_FACE = ("skip", "centre_crop")
 Image = str | Path | np.ndarray  # a file, or an RGB (H, W, 3) uint8 array
 
 
-def resolve_input(model: FaceEmbedder, choice: str, source: str | Path | None = None) -> str:
+def resolve_input(model: Embedder, choice: str, source: str | Path | None = None) -> str:
     """'auto' made concrete: crops only for a folder whose alignment record names the model's alignment."""
     if choice not in INPUTS:
         raise InputError(f"input must be one of {INPUTS}, got {choice!r}")
@@ -71,7 +70,7 @@ def _box(row: np.ndarray) -> list[float] | None:
 class Pipeline:
     """A model bound to how its inputs are read. Cheap to make; the face detector is created on first use."""
 
-    def __init__(self, model: FaceEmbedder, input: str = "photos", select: str = "best", min_face: float = 20.0,
+    def __init__(self, model: Embedder, input: str = "photos", select: str = "best", min_face: float = 20.0,
                  flip: str | None = None, fps: float = 1.0, workers: int | None = None, cache_dir: Path | None = None,
                  progress: bool = False, no_face: str = "skip", detector: Detector | str | None = None,
                  keep_crops: bool = False) -> None:
@@ -192,7 +191,7 @@ class Pipeline:
     # -- embedding -> distance -> decision ----------------------------------------------------------------------
     def distances(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Row i of a against row i of b, in the model's distance."""
-        return self.distance.paired(torch.from_numpy(np.atleast_2d(a)), torch.from_numpy(np.atleast_2d(b))).numpy()
+        return self.distance.paired(np.atleast_2d(a), np.atleast_2d(b))
 
     def same(self, d: Any, threshold: float) -> Any:
         return self.distance.same(d, threshold)

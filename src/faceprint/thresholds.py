@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 from faceprint.errors import InputError, NotCalibratedError
 
 if TYPE_CHECKING:
-    from faceprint.models import FaceEmbedder
+    from faceprint.models.interface import Embedder
 
 
-def verification_threshold(model: FaceEmbedder, threshold: float | None = None) -> float:
+def verification_threshold(model: Embedder, threshold: float | None = None) -> float:
     """The given threshold, else the one calibrated for this model and stored in its file."""
     if threshold is not None:
         return float(threshold)
@@ -43,7 +43,7 @@ def open_set_threshold(table: list[list[float]], n_identities: int) -> tuple[flo
                       f"thresholds on a folder with more identities")
 
 
-def identification_threshold(model: FaceEmbedder, threshold: float | None, n_identities: int
+def identification_threshold(model: Embedder, threshold: float | None, n_identities: int
                              ) -> tuple[float, str]:
     """The given threshold, else the model's open-set one for a gallery of `n_identities`, else its verification one.
 
@@ -61,7 +61,7 @@ def identification_threshold(model: FaceEmbedder, threshold: float | None, n_ide
         "people most strangers will match someone. Calibrate open-set thresholds on a folder per identity.")
 
 
-def cluster_threshold(model: FaceEmbedder, threshold: float | None = None) -> tuple[float, str]:
+def cluster_threshold(model: Embedder, threshold: float | None = None) -> tuple[float, str]:
     """Agglomerative clustering's cut: the given one, else the model's clustering threshold, else its verification
     threshold (with a warning: it tends to merge people). Returns (threshold, warning or "")."""
     if threshold is not None:

@@ -22,7 +22,11 @@ from faceprint.detection.pipeline import FaceAligner  # noqa: E402
 
 @pytest.fixture(scope="module")
 def shipped():
-    return faceprint.load()
+    """The shipped model's PyTorch network (what `faceprint export` exports)."""
+    from faceprint.api import DEFAULT_MODEL
+    from faceprint.models import load_model
+
+    return load_model(DEFAULT_MODEL)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +60,7 @@ def test_a_models_own_test_flip_is_kept_in_onnxruntime(shipped, exported, faces)
     import copy
 
     onnx = faceprint.load(exported)
-    onnx.info = {**onnx.info, "test_flip": "sum"}
+    onnx.config.test_flip = "sum"
     flipped = copy.deepcopy(shipped)
     flipped.config.test_flip = "sum"
     want = shipped.embed(faces, flip="sum")

@@ -77,11 +77,12 @@ def test_crop_resize_equals_torch_resizers_box_by_box():
     boxes = np.stack([x1, y1, x1 + side, y1 + side * rng.choice([1.0, 0.8, 1.3], 300)], 1)
     boxes = np.concatenate([boxes, [[-50, -50, -10, -10], [100, 0, 130, 30], [0, 0, 83, 57]]])
     for size in (24, 48):
-        fast = crop_resize(image, boxes, size)
-        assert fast.shape == (len(boxes), 3, size, size)
+        fast = crop_resize(image, boxes, size)  # channels last, as the networks' input before its transpose
+        assert fast.shape == (len(boxes), size, size, 3)
         # bilinear weights are float32 in both, computed in a different order: < 1e-5 of a weight, x pixel jumps of 2
-        np.testing.assert_allclose(fast.numpy(), torch_crop_resize(standardised, boxes, size).numpy(), atol=3e-5)
-    assert crop_resize(image, np.zeros((0, 4)), 24).shape == (0, 3, 24, 24)
+        np.testing.assert_allclose(fast.transpose(0, 3, 1, 2), torch_crop_resize(standardised, boxes, size).numpy(),
+                                   atol=3e-5)
+    assert crop_resize(image, np.zeros((0, 4)), 24).shape == (0, 24, 24, 3)
 
 
 def test_pyramid_levels_equal_torch_area_resizing():

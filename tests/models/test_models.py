@@ -19,7 +19,7 @@ from faceprint.models import (
     load_model,
     save_model,
 )
-from faceprint.models.io import read_payload
+from faceprint.models.modelfile import read_model_file
 
 
 def _model(backbone: str, size: int | None = None, emb: int = 32) -> FaceEmbedder:
@@ -100,17 +100,32 @@ def test_never_unpickles_code(tmp_path, capsys):
 
 
 def test_damaged_weights_are_detected(tmp_path):
+    """Both runtimes refuse a file whose weights are not the ones its fingerprint was taken of, in either format."""
+    from faceprint.models.modelfile import ModelFile, write_model_file
+    from faceprint.models.onnx_model import OnnxModel
+
     m = _model("resnet10_quarter")
-    save_model(m, tmp_path / "m.pt")
-    payload = torch.load(tmp_path / "m.pt", weights_only=True)
-    payload["state_dict"]["project.weight"][0, 0] += 1.0
-    torch.save(payload, tmp_path / "bad.pt")
-    with pytest.raises(ModelFileError, match="fingerprint"):
-        load_model(tmp_path / "bad.pt")
-    payload["state_dict"].pop("project.weight")
-    torch.save(payload, tmp_path / "bad2.pt")
+    fp = save_model(m, tmp_path / "m.pt", network=False)
+    mf = read_model_file(tmp_path / "m.pt")
+    weights = {k: v.copy() for k, v in mf.tensors.items()}
+    weights["project.weight"][0, 0] += 1.0
+    write_model_file(tmp_path / "bad.pt", ModelFile(mf.config, mf.fingerprint, weights))
+    for load in (load_model, OnnxModel.from_file):
+        with pytest.raises(ModelFileError, match="fingerprint"):
+            load(tmp_path / "bad.pt")
+    weights.pop("project.weight")
+    write_model_file(tmp_path / "bad2.pt", ModelFile(mf.config, mf.fingerprint, weights))
     with pytest.raises(ModelFileError, match="damaged"):
         load_model(tmp_path / "bad2.pt")
+    # format 1 (torch.save, before the core): PyTorch still reads it, and checks it the same way
+    payload = {"format": "faceprint.model", "format_version": 1, "config": m.config.to_dict(),
+               "state_dict": {k: v.clone() for k, v in m.state_dict().items()}, "fingerprint": fp}
+    torch.save(payload, tmp_path / "old.pt")
+    assert load_model(tmp_path / "old.pt").fingerprint == fp
+    payload["state_dict"]["project.weight"][0, 0] += 1.0
+    torch.save(payload, tmp_path / "bad3.pt")
+    with pytest.raises(ModelFileError, match="fingerprint"):
+        load_model(tmp_path / "bad3.pt")
 
 
 def test_test_flip_is_bound_to_the_model_and_its_fingerprint(tmp_path):
@@ -118,9 +133,9 @@ def test_test_flip_is_bound_to_the_model_and_its_fingerprint(tmp_path):
     the fingerprint; "none" leaves the fingerprint of files made before the field existed as it was."""
     m = _model("resnet10_quarter").eval()
     fp = save_model(m, tmp_path / "plain.pt")
-    d = read_payload(tmp_path / "plain.pt")["config"]
+    d = read_model_file(tmp_path / "plain.pt").config
     d.pop("test_flip")  # a file written before the field existed
-    assert fingerprint(read_payload(tmp_path / "plain.pt")["state_dict"], ModelConfig.from_dict(d)) == fp
+    assert fingerprint(read_model_file(tmp_path / "plain.pt").tensors, ModelConfig.from_dict(d)) == fp
     imgs = list(np.random.default_rng(2).integers(0, 255, (3, 80, 80, 3), dtype=np.uint8))
     m.config.test_flip = "sum"
     m.fingerprint = None
@@ -152,8 +167,8 @@ def test_embedding_identity_names_the_flip_the_vectors_were_made_with(tmp_path):
 
 
 def test_unknown_backbone_and_distance():
-    with pytest.raises(ValueError, match="unknown backbone"):
-        ModelConfig(backbone="vgg")
+    with pytest.raises(ValueError, match="unknown backbone"):  # where a PyTorch network is built from the name
+        FaceEmbedder(ModelConfig(backbone="vgg"))
     with pytest.raises(ValueError, match="unknown distance"):
         ModelConfig(distance="cosine")
 

@@ -38,11 +38,20 @@ def test_model_files_truncated_tampered_or_malicious(tmp_path):
     marker = tmp_path / "pwned.txt"
     with open(tmp_path / "evil.pt", "wb") as f:
         pickle.dump({"format": "faceprint.model", "x": _Exploit(marker)}, f)
-    payload = torch.load(DEFAULT_MODEL, weights_only=True)
-    payload["config"]["preprocessing"]["input_size"] = 160  # the weights' record no longer matches
-    torch.save(payload, tmp_path / "tampered.pt")
+    from faceprint.models.modelfile import ModelFile, read_model_file, write_model_file
+
+    mf = read_model_file(DEFAULT_MODEL)
+    config = {**mf.config, "preprocessing": {**mf.config["preprocessing"], "input_size": 160}}
+    # the weights' record no longer matches; a graph that is not one; a first-format file tampered with the same way
+    write_model_file(tmp_path / "tampered.pt", ModelFile(config, mf.fingerprint, mf.tensors, mf.network,
+                                                         mf.network_weights, mf.network_io))
+    write_model_file(tmp_path / "graph.pt", ModelFile(mf.config, mf.fingerprint, mf.tensors, b"not a graph",
+                                                      mf.network_weights, mf.network_io))
+    torch.save({"format": "faceprint.model", "format_version": 1, "config": config, "fingerprint": mf.fingerprint,
+                "state_dict": {k: torch.from_numpy(v.copy()) for k, v in mf.tensors.items()}}, tmp_path / "old.pt")
     cases = [("cut.pt", ("cut.pt", "not a faceprint model")), ("evil.pt", ("evil.pt",)),
-             ("tampered.pt", ("tampered.pt",))]
+             ("tampered.pt", ("tampered.pt", "fingerprint")), ("graph.pt", ("graph.pt", "network graph")),
+             ("old.pt", ("old.pt",))]
     with ThreadPoolExecutor(2) as pool:
         outs = list(pool.map(lambda c: _cli("verify", photo, photo, "--model", str(tmp_path / c[0])), cases))
     for (_, words), out in zip(cases, outs):

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
 from PIL import Image, ImageDraw
 
 from faceprint.distances import Distance, get_distance
@@ -39,8 +38,8 @@ class ClusterResult:
 
 def choose_k(emb: np.ndarray, k_max: int | None = None, seed: int = 0) -> int:
     """k by the best silhouette score over k = 2 .. k_max (k-means has no threshold to stop at)."""
-    from sklearn.cluster import KMeans
-    from sklearn.metrics import silhouette_score
+    from faceprint.utils.numeric import kmeans as lloyd
+    from faceprint.utils.numeric import silhouette
 
     n = len(emb)
     k_max = min(k_max or max(2, int(np.sqrt(n) * 2)), n - 1)
@@ -48,10 +47,10 @@ def choose_k(emb: np.ndarray, k_max: int | None = None, seed: int = 0) -> int:
         return 1
     best, best_k = -2.0, 2
     for k in sorted(set(np.unique(np.linspace(2, k_max, num=min(k_max - 1, 25)).astype(int)))):
-        labels = KMeans(k, n_init=3, random_state=seed).fit_predict(emb)
-        if len(np.unique(labels)) < 2:
+        labels = lloyd(emb, k, seed=seed, restarts=3)[0]
+        if not 1 < len(np.unique(labels)) < n:
             continue
-        s = silhouette_score(emb, labels, sample_size=min(n, 5000), random_state=seed)
+        s = silhouette(emb, labels, sample=min(n, 5000), seed=seed)
         if s > best:
             best, best_k = s, int(k)
     return best_k
@@ -90,16 +89,15 @@ def cluster(
 
             labels = average_linkage(emb, threshold, distance, cannot_link=links)
         else:
-            from sklearn.cluster import AgglomerativeClustering
+            from faceprint.utils.numeric import average_linkage, cut
 
-            d = get_distance(distance).pairwise(torch.from_numpy(np.ascontiguousarray(emb, np.float32))).numpy()
+            d = get_distance(distance).pairwise(np.ascontiguousarray(emb, np.float32))
             if len(links):
                 # A cannot-link pair gets a distance so large that any average over clusters that contains it stays
                 # above every real distance and the threshold: such clusters are never merged below the cut.
                 far = (float(d.max()) + float(threshold) + 1.0) * n * n
                 d[links[:, 0], links[:, 1]] = d[links[:, 1], links[:, 0]] = far
-            labels = AgglomerativeClustering(n_clusters=None, metric="precomputed", linkage="average",
-                                             distance_threshold=threshold).fit_predict(d)
+            labels = cut(average_linkage(d), n, float(threshold))
         param = float(threshold)
     else:
         k = k or choose_k(emb, seed=seed)
@@ -126,7 +124,7 @@ def assign_apart(emb: np.ndarray, labels: np.ndarray, groups: Sequence | np.ndar
     """k-means labels with each group's faces in distinct clusters: for every group whose faces share a cluster,
     the assignment to distinct centroids of least total distance (Hungarian). A group with more faces than
     clusters keeps its extra faces in their own new clusters."""
-    from scipy.optimize import linear_sum_assignment
+    from faceprint.utils.numeric import assignment
 
     labels = np.asarray(labels, np.int64).copy()
     present = np.unique(labels)
@@ -139,9 +137,9 @@ def assign_apart(emb: np.ndarray, labels: np.ndarray, groups: Sequence | np.ndar
         members = np.flatnonzero(codes == g)
         if len(members) < 2 or len(np.unique(labels[members])) == len(members):
             continue
-        cost = dist.pairwise(torch.from_numpy(np.ascontiguousarray(emb[members], np.float32)),
-                             torch.from_numpy(centroids)).numpy().astype(np.float64)
-        rows, cols = linear_sum_assignment(cost)
+        cost = dist.pairwise(np.ascontiguousarray(emb[members], np.float32),
+                             np.ascontiguousarray(centroids, np.float32)).astype(np.float64)
+        rows, cols = assignment(cost)
         labels[members] = -1
         labels[members[rows]] = present[cols]
         for i in members[labels[members] < 0]:  # more faces than clusters
@@ -172,9 +170,9 @@ def kmeans(emb: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
         km = faiss.Kmeans(x.shape[1], k, niter=20, nredo=1, seed=seed, max_points_per_centroid=256)
         km.train(x)
         return km.index.search(x, 1)[1][:, 0].astype(np.int64)
-    from sklearn.cluster import KMeans
+    from faceprint.utils.numeric import kmeans as lloyd
 
-    return KMeans(k, n_init=10, random_state=seed).fit_predict(emb)
+    return lloyd(emb, k, seed=seed, restarts=10)[0]
 
 
 def contact_sheet(paths: list[str], out: Path, thumb: int = 96, columns: int = 8, title: str = "") -> None:
@@ -260,10 +258,8 @@ def calibrate_clustering(
     Each folder is whole identities drawn from `labels` (identities the model never trained on, for an honest
     figure); every size counts equally, so the default holds for a handful of people and for a hundred.
     """
-    from scipy.cluster.hierarchy import fcluster, linkage
-    from scipy.spatial.distance import squareform
-
     from faceprint.evaluation.clustering import pairwise_scores
+    from faceprint.utils.numeric import average_linkage, cut
 
     labels = np.asarray(labels)
     ids = np.unique(labels)
@@ -277,9 +273,9 @@ def calibrate_clustering(
     for n in sizes:
         for _ in range(draws):
             chosen = np.isin(labels, rng.choice(ids, n, replace=False))
-            d = dist.pairwise(torch.from_numpy(np.ascontiguousarray(emb[chosen], np.float32))).double().numpy()
+            d = dist.pairwise(np.ascontiguousarray(emb[chosen], np.float32)).astype(np.float64)
             np.fill_diagonal(d, 0)
-            z = linkage(squareform(np.maximum(d, d.T), checks=False), "average")
+            z = average_linkage(np.maximum(d, d.T))
             trees.append((n, z, labels[chosen]))
             grid = z[:, 2] if grid is None else np.concatenate([grid, z[:, 2]])
     candidates = np.unique(np.quantile(grid, np.linspace(0.01, 0.99, 197)))  # type: ignore[arg-type]
@@ -287,7 +283,7 @@ def calibrate_clustering(
     ratios = np.zeros_like(scores)
     for j, (n, z, truth) in enumerate(trees):
         for i, t in enumerate(candidates):
-            pred = fcluster(z, t, "distance")
+            pred = cut(z, len(truth), t, inclusive=True)
             scores[i, j] = pairwise_scores(truth, pred)[2]
             ratios[i, j] = len(np.unique(pred)) / n
     per_size = np.array([[scores[:, j] for j, tr in enumerate(trees) if tr[0] == n] for n in sizes])  # (S, D, T)

@@ -26,7 +26,7 @@ from faceprint.applications.identification import Gallery, GalleryError, StoredF
 from faceprint.data.images import ImageReadError, read_image
 from faceprint.detection.alignment import align_face
 from faceprint.detection.detector import Detector, Face, select_faces
-from faceprint.models import FaceEmbedder
+from faceprint.models.interface import Embedder
 from faceprint.utils.io import file_sha256
 
 MIN_OVERLAP = 0.3  # intersection over union with the enrolled face, under which a detection is another face
@@ -73,7 +73,7 @@ def _photo(root: Path, face: StoredFace) -> np.ndarray | None:
 class Migrator:
     """Detect, align and embed stored faces with the new model."""
 
-    def __init__(self, model: FaceEmbedder, detector: Detector | None = None, photos: Path | None = None) -> None:
+    def __init__(self, model: Embedder, detector: Detector | None = None, photos: Path | None = None) -> None:
         if detector is None:
             from faceprint.detection.registry import make_detector
 
@@ -134,7 +134,7 @@ class Migrator:
         return rows
 
 
-def migrate(gallery: Gallery, model: FaceEmbedder, photos: str | Path | None = None, batch: int = 64,
+def migrate(gallery: Gallery, model: Embedder, photos: str | Path | None = None, batch: int = 64,
             detector: Detector | None = None, progress: bool = True,
             log: Callable[[str], None] = lambda s: None) -> MigrationReport:
     """Embed every face of `gallery` again with `model` (resuming any staged work) and move the gallery to it."""

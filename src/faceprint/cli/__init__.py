@@ -113,11 +113,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     import json
 
-    from faceprint.models.io import read_payload
+    from faceprint.models.modelfile import LegacyModelFileError, read_model_file
 
-    payload = read_payload(args.model)
-    n = sum(t.numel() for t in payload["state_dict"].values())
-    config = dict(payload["config"])
+    try:
+        mf = read_model_file(args.model)
+        fp, n, config = mf.fingerprint, sum(int(t.size) for t in mf.tensors.values()), dict(mf.config)
+    except LegacyModelFileError:
+        from faceprint.models.io import _legacy_payload
+
+        payload = _legacy_payload(Path(args.model))
+        fp, config = payload["fingerprint"], dict(payload["config"])
+        n = sum(t.numel() for t in payload["state_dict"].values())
     if config.get("graph"):  # hundreds of layers: what they are, not each one
         graph = config["graph"]
         ops: dict[str, int] = {}
@@ -125,7 +131,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             ops[node["op"]] = ops.get(node["op"], 0) + 1
         config["graph"] = {"format": graph["format"], "name": graph["name"], "input_shape": graph["input_shape"],
                            "nodes": len(graph["nodes"]), "ops": ops}
-    print(json.dumps({"fingerprint": payload["fingerprint"], "parameters": n, **config}, indent=2, default=str))
+    print(json.dumps({"fingerprint": fp, "parameters": n, **config}, indent=2, default=str))
     return 0
 
 
@@ -200,6 +206,14 @@ def _message(e: BaseException) -> str:
     return f"{msg} ({hint})" if hint else msg
 
 
+# module a command may miss -> (the extra that brings it, what it is)
+EXTRAS = {"torch": ("train", "PyTorch"), "onnx": ("train", "the ONNX exporter"), "onnxscript": ("train", "the ONNX "
+          "exporter"), "yaml": ("train", "PyYAML"), "fastapi": ("serve", "the service's FastAPI"),
+          "uvicorn": ("serve", "the service's uvicorn"), "multipart": ("serve", "python-multipart"),
+          "av": ("video", "PyAV for video files"), "psycopg": ("postgres", "psycopg for PostgreSQL"),
+          "faiss": ("search", "FAISS"), "face_recognition_models": ("dlib", "dlib's weights package")}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv
@@ -222,6 +236,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except ImportError as e:  # an extra this command needs is not installed: say which, in one line
+        missing = (e.name or "").split(".")[0]
+        extra = EXTRAS.get(missing)
+        if extra is None or args.verbose:
+            raise
+        print(f"faceprint {args.command}: error: this needs {extra[1]}: pip install 'faceprint[{extra[0]}]' "
+              f"({e})", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -30,6 +30,20 @@ def load_model_arg(path: str | None):  # type: ignore[no-untyped-def]
     return load(path)
 
 
+def load_torch_model_arg(path: str | None):  # type: ignore[no-untyped-def]
+    """The PyTorch network of a model file (or a shipped model by name), for the commands that need its weights as
+    PyTorch modules: export, training's --init and --teacher. Needs faceprint[train]."""
+    from faceprint.api import DEFAULT_MODEL, NAMED_MODELS
+
+    try:
+        from faceprint.models.io import load_model
+    except ImportError as e:
+        raise UserError(f"this command needs PyTorch: pip install 'faceprint[train]' ({e})") from None
+    if path is not None and path in NAMED_MODELS and not Path(path).is_file():
+        path = str(NAMED_MODELS[path])
+    return load_model(path if path is not None else DEFAULT_MODEL)
+
+
 def check_gallery_arg(location: str, create: bool) -> None:
     """Refuse a --gallery that cannot be one before the model loads (seconds): a folder, a missing file when none
     is made, a file that is not SQLite. The gallery itself checks everything else (its format, its model)."""

@@ -34,12 +34,13 @@ def cmd_import_openvino(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    import faceprint
+    from faceprint.cli.common import load_torch_model_arg
+
+    model = load_torch_model_arg(args.model)
     from faceprint.demo import PHOTOS
     from faceprint.deploy.export import check_export, export_onnx
     from faceprint.detection.pipeline import FaceAligner
 
-    model = faceprint.load(args.model)
     out = export_onnx(model, args.out, opset=args.opset)
     # The check: the package's sample photos, detected and aligned as the model expects, through both runtimes.
     photos = sorted(PHOTOS.rglob("*.jpg"))[:8]
@@ -49,6 +50,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(f"wrote {out} and {out}.json (model {model.fingerprint}, input (N, 3, {model.preprocessing.input_size}, "
           f"{model.preprocessing.input_size}) float32 from model.preprocess, dynamic batch); onnxruntime vs "
           f"PyTorch on {len(faces)} real faces: largest difference {diff:.1e}")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from faceprint.cli.common import load_torch_model_arg
+    from faceprint.models.io import save_model
+
+    model = load_torch_model_arg(args.model)
+    fp = save_model(model, args.out)
+    print(f"wrote {args.out} (model {fp}, the same fingerprint: galleries and embedding files made with "
+          f"{args.model} keep working with it, and the core runs it without PyTorch)")
     return 0
 
 
@@ -76,3 +88,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--out", required=True, help="the ONNX file to write; its description goes to OUT.json")
     e.add_argument("--opset", type=int, default=18, help="ONNX opset")
     e.set_defaults(func=cmd_export)
+
+    c = sub.add_parser("convert", help="rewrite a model file of faceprint's first format (PyTorch's) in the current "
+                                       "one, which the core runs without PyTorch (needs faceprint[train])")
+    c.add_argument("model", help="the old model file")
+    c.add_argument("--out", required=True, help="the model file to write")
+    c.set_defaults(func=cmd_convert)

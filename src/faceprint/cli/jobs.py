@@ -57,8 +57,6 @@ def _read_any_pairs(pairs: str, images: str | None) -> list:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from faceprint.models import save_model
-
     model = load_model_arg(args.model)
     if args.open_set and args.clustering:
         raise UserError("--open-set and --clustering are separate calibrations: run one, then the other on its output")
@@ -80,10 +78,19 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         _calibrate_clustering(model, args)
     else:
         _calibrate_pairs(model, args)
-    fp = save_model(model, args.out)
+    fp = save_any(model, args.out)
     print(f"wrote {args.out} (same weights and fingerprint, new threshold)" if fp == before
           else f"wrote {args.out} (same weights, test-time flip {model.config.test_flip}: fingerprint {fp})")
     return 0
+
+
+def save_any(model, out: str) -> str:  # type: ignore[no-untyped-def]
+    """Write a model file from either runtime's model (the core's copies its weights and graph)."""
+    if hasattr(model, "save"):
+        return model.save(out)
+    from faceprint.models.io import save_model
+
+    return save_model(model, out)
 
 
 def _calibrate_pairs(model, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]

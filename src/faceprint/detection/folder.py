@@ -39,13 +39,11 @@ class AlignReport:
 
 
 def _init_worker(settings: dict) -> None:
-    import torch
-
     from faceprint.detection.registry import make_detector
-    from faceprint.utils.runtime import die_with_parent, tune_malloc
+    from faceprint.utils.runtime import die_with_parent, set_threads, tune_malloc
 
     die_with_parent()
-    torch.set_num_threads(1)  # one thread per process: two processes use the two cores without oversubscription
+    set_threads(1)  # one thread per process: two processes use the two cores without oversubscription
     tune_malloc()
     _WORKER["detector"] = make_detector(settings["detector"], settings["min_face"], threads=1)
     _WORKER["settings"] = settings

@@ -1,7 +1,9 @@
 """MTCNN (Zhang et al., 2016): image pyramid -> P-Net proposals -> R-Net refinement -> O-Net boxes + 5 landmarks.
 
-Written for faceprint in PyTorch; the weights are the public ones (see weights/README.md). Coordinates are
-continuous pixels (0 at the left edge of the first pixel); boxes are (x1, y1, x2, y2).
+Written for faceprint: the cascade in numpy, the three small networks in onnxruntime (no PyTorch; the weights are the
+public ones, see weights/README.md; tests/detection/test_mtcnn_onnx.py holds the PyTorch version this replaced and
+checks boxes and points against it). Coordinates are continuous pixels (0 at the left edge of the first pixel);
+boxes are (x1, y1, x2, y2).
 """
 
 from __future__ import annotations
@@ -9,69 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
-from torch.nn import functional as F
 
 from faceprint.detection.detector import Detector, Face
 from faceprint.errors import InputError
+from faceprint.utils.onnx import cpu_session
 
 WEIGHTS = Path(__file__).resolve().parent / "weights"
-
-
-class PNet(nn.Module):
-    """12x12 fully convolutional proposal net: face probability and box offsets on a stride-2 grid."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1, self.prelu1 = nn.Conv2d(3, 10, 3), nn.PReLU(10)
-        self.conv2, self.prelu2 = nn.Conv2d(10, 16, 3), nn.PReLU(16)
-        self.conv3, self.prelu3 = nn.Conv2d(16, 32, 3), nn.PReLU(32)
-        self.conv4_1, self.conv4_2 = nn.Conv2d(32, 2, 1), nn.Conv2d(32, 4, 1)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = F.max_pool2d(self.prelu1(self.conv1(x)), 2, 2, ceil_mode=True)
-        x = self.prelu3(self.conv3(self.prelu2(self.conv2(x))))
-        return F.softmax(self.conv4_1(x), 1)[:, 1], self.conv4_2(x)
-
-
-def _caffe_flatten(x: torch.Tensor) -> torch.Tensor:
-    """The weights were trained in Caffe's layout: flatten (N, W, H, C), not (N, C, H, W)."""
-    return x.permute(0, 3, 2, 1).flatten(1)
-
-
-class RNet(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1, self.prelu1 = nn.Conv2d(3, 28, 3), nn.PReLU(28)
-        self.conv2, self.prelu2 = nn.Conv2d(28, 48, 3), nn.PReLU(48)
-        self.conv3, self.prelu3 = nn.Conv2d(48, 64, 2), nn.PReLU(64)
-        self.dense4, self.prelu4 = nn.Linear(576, 128), nn.PReLU(128)
-        self.dense5_1, self.dense5_2 = nn.Linear(128, 2), nn.Linear(128, 4)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = F.max_pool2d(self.prelu1(self.conv1(x)), 3, 2, ceil_mode=True)
-        x = F.max_pool2d(self.prelu2(self.conv2(x)), 3, 2, ceil_mode=True)
-        x = self.prelu4(self.dense4(_caffe_flatten(self.prelu3(self.conv3(x)))))
-        return F.softmax(self.dense5_1(x), 1)[:, 1], self.dense5_2(x)
-
-
-class ONet(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1, self.prelu1 = nn.Conv2d(3, 32, 3), nn.PReLU(32)
-        self.conv2, self.prelu2 = nn.Conv2d(32, 64, 3), nn.PReLU(64)
-        self.conv3, self.prelu3 = nn.Conv2d(64, 64, 3), nn.PReLU(64)
-        self.conv4, self.prelu4 = nn.Conv2d(64, 128, 2), nn.PReLU(128)
-        self.dense5, self.prelu5 = nn.Linear(1152, 256), nn.PReLU(256)
-        self.dense6_1, self.dense6_2, self.dense6_3 = nn.Linear(256, 2), nn.Linear(256, 4), nn.Linear(256, 10)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x = F.max_pool2d(self.prelu1(self.conv1(x)), 3, 2, ceil_mode=True)
-        x = F.max_pool2d(self.prelu2(self.conv2(x)), 3, 2, ceil_mode=True)
-        x = F.max_pool2d(self.prelu3(self.conv3(x)), 2, 2, ceil_mode=True)
-        x = self.prelu5(self.dense5(_caffe_flatten(self.prelu4(self.conv4(x)))))
-        return F.softmax(self.dense6_1(x), 1)[:, 1], self.dense6_2(x), self.dense6_3(x)
 
 
 # -- the cascade's pieces, each a plain function on arrays -------------------------------------------------------
@@ -185,8 +130,8 @@ def area_resize(integral: np.ndarray, height: int, width: int) -> np.ndarray:
     return sums
 
 
-def crop_resize(image: np.ndarray, boxes: np.ndarray, size: int, integral: np.ndarray | None = None) -> torch.Tensor:
-    """(H, W, 3) uint8 image -> (N, 3, size, size) standardised crops (channels-last); area outside the image is
+def crop_resize(image: np.ndarray, boxes: np.ndarray, size: int, integral: np.ndarray | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 image -> (N, size, size, 3) standardised crops (channels last); area outside the image is
     zero (the standardised mean).
 
     A box at least `size` wide is shrunk by area averaging (torch's adaptive average pooling: bin i covers
@@ -197,7 +142,7 @@ def crop_resize(image: np.ndarray, boxes: np.ndarray, size: int, integral: np.nd
     n = len(boxes)
     out = np.zeros((n, size, size, 3), np.float32)
     if n == 0:
-        return torch.from_numpy(out).permute(0, 3, 1, 2)
+        return out
     h, w = image.shape[:2]
     b = np.round(boxes).astype(np.int64)
     x1, y1 = b[:, 0], b[:, 1]
@@ -242,7 +187,11 @@ def crop_resize(image: np.ndarray, boxes: np.ndarray, size: int, integral: np.nd
     empty = (b[:, 2] <= x1) | (b[:, 3] <= y1)  # a box that rounds to nothing covers no pixel: all padding
     if empty.any():
         out[empty] = 0
-    return torch.from_numpy(out).permute(0, 3, 1, 2)
+    return out
+
+
+def _nchw(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
 class MTCNN(Detector):
@@ -251,16 +200,26 @@ class MTCNN(Detector):
     name = "mtcnn"
 
     def __init__(self, min_face: float = 20.0, factor: float = 0.709,
-                 thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7), weights: Path = WEIGHTS) -> None:
+                 thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7), weights: Path = WEIGHTS,
+                 threads: int | None = None) -> None:
         self.min_face, self.factor, self.thresholds = min_face, factor, thresholds
-        self.pnet, self.rnet, self.onet = PNet().eval(), RNet().eval(), ONet().eval()
-        for net, name in [(self.pnet, "pnet"), (self.rnet, "rnet"), (self.onet, "onet")]:
-            net.load_state_dict(torch.load(weights / f"{name}.pt", map_location="cpu", weights_only=True))
-            net.requires_grad_(False)
-            # channels-last: oneDNN's convolutions and, above all, max pooling run ~3x faster on these small maps
-            net.to(memory_format=torch.channels_last)
+        # Each network twice: on one thread and on all. Their maps are small: on two threads onnxruntime spends
+        # more on handing work over than it gains below ~30,000 pixels a P-Net level or 64 R-Net crops (measured
+        # on the shipped photos and 1024 x 768 ones: 19 against 38 ms a 250 px photo on two threads).
+        try:
+            self.pnet, self.rnet, self.onet = ((cpu_session(weights / f"{n}.onnx", 1),
+                                                cpu_session(weights / f"{n}.onnx", threads))
+                                               for n in ("pnet", "rnet", "onet"))
+        except ImportError:
+            raise ImportError("MTCNN runs in onnxruntime: pip install onnxruntime") from None
 
-    @torch.no_grad()
+    @staticmethod
+    def _net(sessions: tuple, x: np.ndarray) -> list[np.ndarray]:
+        """Run a network (its one-thread or all-thread session, by the work in `x`: (N, 3, H, W))."""
+        n, _, h, w = x.shape
+        big = n * h * w > 30_000 if h * w > 48 * 48 else n > (64 if h == 24 else 16)
+        return sessions[big].run(None, {"images": x})
+
     def detect(self, images: list[np.ndarray]) -> list[list[Face]]:
         """Faces per image. Images of one size share each pyramid level's P-Net pass; R-Net and O-Net see the
         candidates of all images at once."""
@@ -304,8 +263,7 @@ class MTCNN(Detector):
             for scale in pyramid_scales(h, w, self.min_face, self.factor):
                 sh, sw = int(np.ceil(h * scale)), int(np.ceil(w * scale))
                 level = np.stack([area_resize(sums[i], sh, sw) for i in idx])  # (B, sh, sw, 3): channels-last
-                prob, reg = self.pnet(torch.from_numpy(level).permute(0, 3, 1, 2))
-                prob, reg = prob.numpy(), reg.numpy()
+                prob, reg = self._net(self.pnet, _nchw(level))
                 for j in range(len(idx)):
                     boxes, scores, offs = proposal_boxes(prob[j], reg[j], scale, t1)
                     keep = nms(boxes, scores, 0.5)
@@ -318,10 +276,14 @@ class MTCNN(Detector):
                 out[i] = square(regress(boxes[keep], offs[keep]))
         return out
 
-    def _run(self, net: nn.Module, images: list[np.ndarray], sums: list[np.ndarray], boxes: list[np.ndarray],
+    def _run(self, net: object, images: list[np.ndarray], sums: list[np.ndarray], boxes: list[np.ndarray],
              size: int) -> list[list[np.ndarray]]:
         """One pass of R-Net or O-Net over the candidates of every image; its outputs split back per image."""
-        crops = torch.cat([crop_resize(im, b, size, s) for im, b, s in zip(images, boxes, sums)])
-        outs = [o.numpy() for o in net(crops.contiguous(memory_format=torch.channels_last))]
+        crops = np.concatenate([crop_resize(im, b, size, s) for im, b, s in zip(images, boxes, sums)])
+        if len(crops):
+            outs = self._net(net, _nchw(crops))
+        else:  # no candidate left in any image
+            outs = [np.zeros((0,), np.float32), np.zeros((0, 4), np.float32)] + \
+                ([np.zeros((0, 10), np.float32)] if size == 48 else [])
         split = np.cumsum([len(b) for b in boxes])[:-1]
         return [np.split(o, split) for o in outs]

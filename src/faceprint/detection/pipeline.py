@@ -35,12 +35,10 @@ PARALLEL_FROM = 48  # photos: below this, starting worker processes (~2 s each) 
 
 
 def _init_worker(pre: Preprocessing, select: str, min_face: float, keep_crops: bool) -> None:
-    import torch
-
-    from faceprint.utils.runtime import die_with_parent, tune_malloc
+    from faceprint.utils.runtime import die_with_parent, set_threads, tune_malloc
 
     die_with_parent()
-    torch.set_num_threads(1)  # one thread per process: the processes share the cores without oversubscription
+    set_threads(1)  # one thread per process: the processes share the cores without oversubscription
     tune_malloc()
     _WORKER["aligner"] = FaceAligner(pre, select=select, min_face=min_face, keep_crops=keep_crops)
 

@@ -16,7 +16,7 @@ Factory = Callable[[float, int | None], Detector]  # (min_face, threads) -> dete
 def _mtcnn(min_face: float, threads: int | None) -> Detector:
     from faceprint.detection.mtcnn import MTCNN
 
-    return MTCNN(min_face=min_face)
+    return MTCNN(min_face=min_face, threads=threads)
 
 
 def _yunet(min_face: float, threads: int | None) -> Detector:

@@ -1,11 +1,14 @@
-"""Squared L2 (the paper's choice, 0..4 on the unit sphere) and plain L2."""
+"""Squared L2 (the paper's choice, 0..4 on the unit sphere) and plain L2.
+
+One implementation for numpy arrays (search, identification, clustering: the core, no PyTorch) and torch tensors
+(miners and losses, with gradients): the formulas use only what both share, and the few calls that differ go
+through `_is_torch` / `_clamp_min`. torch is never imported here: a tensor brings its own module."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-import torch
 
 from faceprint.errors import InputError
 
@@ -36,11 +39,11 @@ class Distance:
         """Squared L2 distances (arrays or tensors, >= 0) in this distance's unit."""
         raise NotImplementedError
 
-    def pairwise(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        """(N, D) x (M, D) -> (N, M) distances, O(N*M) memory."""
+    def pairwise(self, x: Any, y: Any = None) -> Any:
+        """(N, D) x (M, D) -> (N, M) distances, O(N*M) memory (arrays or tensors, as given)."""
         raise NotImplementedError
 
-    def paired(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def paired(self, x: Any, y: Any) -> Any:
         """Row i of x against row i of y -> (N,)."""
         raise NotImplementedError
 
@@ -48,20 +51,36 @@ class Distance:
         return f"{type(self).__name__}()"
 
 
-def _squared_pairwise(x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+def _is_torch(x: Any) -> bool:
+    return type(x).__module__.startswith("torch")
+
+
+def _clamp_min(d: Any, low: float) -> Any:
+    if _is_torch(d):
+        return d.clamp_min(low)
+    return np.maximum(d, np.asarray(low, d.dtype))
+
+
+def _squared_pairwise(x: Any, y: Any) -> Any:
     same = y is None
     y = x if y is None else y
     if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
         raise ValueError(f"pairwise distance needs (N, D) and (M, D) tensors, got {tuple(x.shape)} and {tuple(y.shape)}")
-    # |x|^2 + |y|^2 - 2 x.y: one matrix product instead of an (N, M, D) difference tensor; the additions happen in
-    # place on the product's output (its backward does not need it).
+    # |x|^2 + |y|^2 - 2 x.y: one matrix product instead of an (N, M, D) difference tensor
     xx = (x * x).sum(1)
     yy = xx if same else (y * y).sum(1)
-    d = torch.addmm(yy.unsqueeze(0), x, y.t(), alpha=-2.0).add_(xx.unsqueeze(1))
-    d = d.clamp_min(0.0) if d.requires_grad else d.clamp_min_(0.0)
+    if _is_torch(x):  # the additions in place on the product's output (its backward does not need it)
+        d = yy[None].addmm(x, y.T, alpha=-2.0).add_(xx[:, None])
+        d = d.clamp_min(0.0) if d.requires_grad else d.clamp_min_(0.0)
+    else:
+        d = x @ y.T
+        d *= -2
+        d += xx[:, None]
+        d += yy[None]
+        np.maximum(d, 0, out=d)
     if same:
         # Rounding leaves ~1e-7 on the diagonal; it is exactly zero by definition.
-        d.fill_diagonal_(0.0)
+        d.fill_diagonal_(0.0) if _is_torch(d) else np.fill_diagonal(d, 0.0)
     return d
 
 
@@ -75,10 +94,10 @@ class SquaredL2Distance(Distance):
     def from_squared_l2(self, sq: Any) -> Any:
         return sq
 
-    def pairwise(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def pairwise(self, x: Any, y: Any = None) -> Any:
         return _squared_pairwise(x, y)
 
-    def paired(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def paired(self, x: Any, y: Any) -> Any:
         return ((x - y) ** 2).sum(-1)
 
 
@@ -89,13 +108,15 @@ class L2Distance(Distance):
     diameter = 2.0
 
     def from_squared_l2(self, sq: Any) -> Any:
-        return sq.clamp_min(0).sqrt() if isinstance(sq, torch.Tensor) else np.sqrt(np.maximum(sq, 0))
+        return _clamp_min(sq, 0).sqrt() if _is_torch(sq) else np.sqrt(np.maximum(sq, 0))
 
-    def pairwise(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return _squared_pairwise(x, y).clamp_min(_SQRT_EPS).sqrt()
+    def pairwise(self, x: Any, y: Any = None) -> Any:
+        d = _clamp_min(_squared_pairwise(x, y), _SQRT_EPS)
+        return d.sqrt() if _is_torch(d) else np.sqrt(d)
 
-    def paired(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return ((x - y) ** 2).sum(-1).clamp_min(_SQRT_EPS).sqrt()
+    def paired(self, x: Any, y: Any) -> Any:
+        d = _clamp_min(((x - y) ** 2).sum(-1), _SQRT_EPS)
+        return d.sqrt() if _is_torch(d) else np.sqrt(d)
 
 
 DISTANCES: dict[str, type[Distance]] = {"squared_l2": SquaredL2Distance, "l2": L2Distance}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
-from sklearn.metrics.cluster import contingency_matrix
+
+from faceprint.utils.numeric import adjusted_rand, contingency, normalized_mutual_info
 
 
 @dataclass
@@ -64,9 +64,11 @@ def clustering_report(truth: np.ndarray, pred: np.ndarray) -> ClusteringReport:
     truth = np.asarray(truth)
     pred, n_un = _singletons(pred)
     precision, recall, f1 = pairwise_scores(truth, pred)
-    c = contingency_matrix(truth, pred, sparse=True)
+    _, cluster, count = contingency(truth, pred)
+    largest = np.zeros(cluster.max() + 1, np.int64)
+    np.maximum.at(largest, cluster, count)  # each cluster's largest identity
     return ClusteringReport(
-        float(normalized_mutual_info_score(truth, pred)), float(adjusted_rand_score(truth, pred)),
-        precision, recall, f1, float(c.max(0).toarray().sum() / len(truth)),
+        normalized_mutual_info(truth, pred), adjusted_rand(truth, pred),
+        precision, recall, f1, float(largest.sum() / len(truth)),
         int(len(np.unique(pred)) - n_un), len(np.unique(truth)), n_un,
     )

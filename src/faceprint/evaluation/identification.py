@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-import torch
 
 from faceprint.distances import Distance, get_distance
 from faceprint.errors import InputError
@@ -181,9 +180,9 @@ def calibrate_open_set(
         genuine = genuine if len(genuine) <= MAX_PROBES else rng.choice(genuine, MAX_PROBES, replace=False)
         g_lab = labels[gallery]
         ids = np.unique(g_lab)
-        g_emb = torch.from_numpy(np.ascontiguousarray(emb[gallery], dtype=np.float32))
-        d_imp = dist.pairwise(torch.from_numpy(np.ascontiguousarray(emb[impostor], dtype=np.float32)), g_emb).numpy()
-        d_gen = dist.pairwise(torch.from_numpy(np.ascontiguousarray(emb[genuine], dtype=np.float32)), g_emb).numpy()
+        g_emb = np.ascontiguousarray(emb[gallery], dtype=np.float32)
+        d_imp = dist.pairwise(np.ascontiguousarray(emb[impostor], dtype=np.float32), g_emb)
+        d_gen = dist.pairwise(np.ascontiguousarray(emb[genuine], dtype=np.float32), g_emb)
         sizes = [n for n in GALLERY_SIZES if n < len(ids)] + [len(ids)]
         for n in sizes:
             for _ in range(1 if n == len(ids) else draws):

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import roc_curve
-
 from faceprint.evaluation.verification import VerificationReport, rates
+from faceprint.utils.numeric import roc_curve
 
 
 def plot_roc(dist: np.ndarray, same: np.ndarray, report: VerificationReport, out: str | Path, title: str = "") -> None:

@@ -10,7 +10,7 @@ import numpy as np
 from faceprint.data import Pair, check_pairs_exist
 from faceprint.errors import InputError
 from faceprint.evaluation.verification import VerificationReport, evaluate_verification
-from faceprint.models import FaceEmbedder
+from faceprint.models.interface import Embedder
 from faceprint.pipeline import Pipeline
 
 
@@ -24,7 +24,7 @@ class PairsResult:
 
 
 def evaluate_pairs(
-    model: FaceEmbedder,
+    model: Embedder,
     pairs: list[Pair],
     flip: str | None = None,
     mean_subtraction: bool = False,

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from sklearn.metrics import roc_auc_score, roc_curve
 
 from faceprint.errors import InputError
+from faceprint.utils.numeric import roc_auc, roc_curve
 
 
 def _check(dist: np.ndarray, same: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -70,7 +70,7 @@ def auc_eer(dist: np.ndarray, same: np.ndarray) -> tuple[float, float]:
     dist, same = _check(dist, same)
     if same.all() or (~same).all():
         return float("nan"), float("nan")
-    auc = float(roc_auc_score(same, -dist))
+    auc = roc_auc(same, -dist)
     fpr, tpr, _ = roc_curve(same, -dist)
     fnr = 1 - tpr
     i = int(np.flatnonzero(fnr <= fpr)[0])  # first ROC point past the crossing

@@ -1,6 +1,7 @@
 """A model's fingerprint: the hash that galleries, embedding files and exports record, so that embeddings of two
-models are never compared. Its own module (below the embedder and the model files, importing neither): the embedder
-computes it for its live weights, and model files check it on load."""
+models are never compared. One implementation, on numpy arrays, for both runtimes: the PyTorch network hashes its
+weights as a model file stores them, the core hashes the arrays it read from the file; both give the same value (and
+the value files written before the core existed carry)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,16 @@ import hashlib
 import json
 from typing import Any
 
-import torch
-from torch import nn
+import numpy as np
+
+# the dtype names the hash has always spelled (PyTorch's), for the numpy dtypes a state dict holds
+TORCH_DTYPE = {"float32": "torch.float32", "float16": "torch.float16", "float64": "torch.float64",
+               "int64": "torch.int64", "int32": "torch.int32", "int16": "torch.int16", "int8": "torch.int8",
+               "uint8": "torch.uint8", "bool": "torch.bool"}
 
 
-def fingerprint(state_dict: dict[str, torch.Tensor], config: Any) -> str:
-    """A hash of the weights and everything that changes the embedding (not the threshold or provenance).
-
-    Galleries and embedding files record it, so embeddings from two different models are never compared.
-    """
+def fingerprint(tensors: dict[str, np.ndarray], config: Any) -> str:
+    """A hash of the weights and everything that changes the embedding (not the thresholds or provenance)."""
     d = config.to_dict()
     d.pop("threshold")
     d.pop("open_set_thresholds")
@@ -37,14 +39,8 @@ def fingerprint(state_dict: dict[str, torch.Tensor], config: Any) -> str:
     if d["preprocessing"].get("channels", "rgb") == "rgb":
         d["preprocessing"].pop("channels", None)
     h = hashlib.sha256(json.dumps(d, sort_keys=True).encode())
-    for name in sorted(state_dict):
-        t = state_dict[name].detach().cpu().contiguous()
-        h.update(f"{name}:{tuple(t.shape)}:{t.dtype}\n".encode())
-        h.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+    for name in sorted(tensors):
+        a = np.ascontiguousarray(tensors[name])
+        h.update(f"{name}:{tuple(int(s) for s in a.shape)}:{TORCH_DTYPE[a.dtype.name]}\n".encode())
+        h.update(a.tobytes())
     return h.hexdigest()[:16]
-
-
-def stored_weights(model: nn.Module, half: bool) -> dict[str, torch.Tensor]:
-    """The weights as a model file stores them (float16 where the config says so): what the fingerprint hashes."""
-    return {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu().clone())
-            for k, v in model.state_dict().items()}

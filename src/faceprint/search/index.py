@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from faceprint.distances import Distance, get_distance
 from faceprint.errors import InputError
@@ -28,7 +27,7 @@ class ExactIndex(SearchIndex):
     """Exact k-NN by one matrix product per block of queries (practical to ~10^6 faces on 2 cores)."""
 
     def __init__(self, emb: np.ndarray, distance: str | Distance = "squared_l2") -> None:
-        self.emb = torch.from_numpy(np.array(emb, dtype=np.float32))  # a copy: frombuffer arrays are read-only
+        self.emb = np.array(emb, dtype=np.float32)  # a copy: frombuffer arrays are read-only
         self.norms = (self.emb * self.emb).sum(1)
         self.distance = get_distance(distance)
 
@@ -36,22 +35,32 @@ class ExactIndex(SearchIndex):
         return len(self.emb)
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        q = torch.from_numpy(np.ascontiguousarray(queries, dtype=np.float32))
+        q = np.ascontiguousarray(queries, dtype=np.float32)
         k = min(k, len(self.emb))
-        # |q|^2 is the same for a whole row, so rank by |e|^2 - 2 q.e (one fused addmm) and add it to the k kept;
-        # blocks keep the (queries, N) score matrix to ~256 MB.
+        if k == 0 or len(q) == 0:
+            return np.zeros((len(q), k), np.float32), np.zeros((len(q), k), np.int64)
+        # |q|^2 is the same for a whole row, so rank by |e|^2 - 2 q.e and add it to the k kept; blocks keep the
+        # (queries, N) score matrix to ~256 MB.
         block = max(1, min(256, (1 << 26) // max(1, len(self.emb))))
         ds, ns = [], []
         for s in range(0, len(q), block):
             qb = q[s : s + block]
-            scores = torch.addmm(self.norms[None], qb, self.emb.t(), alpha=-2.0)
-            vals, idx = torch.topk(scores, k, dim=1, largest=False, sorted=True)
-            vals = (vals + (qb * qb).sum(1, keepdim=True)).clamp_min_(0)
-            ds.append(self.distance.from_squared_l2(vals))
+            scores = qb @ self.emb.T
+            scores *= -2
+            scores += self.norms[None]
+            part = np.argpartition(scores, k - 1, axis=1)[:, :k] if k < scores.shape[1] else \
+                np.broadcast_to(np.arange(scores.shape[1]), scores.shape)
+            if k <= 256:  # the kept ones exactly, from their differences: a duplicate is at 0, not at ~1e-7 of
+                # cancellation (which its square root, L2, would make ~1e-3)
+                vals = ((qb[:, None, :] - self.emb[part]) ** 2).sum(-1)
+            else:
+                vals = np.take_along_axis(scores, part, 1) + (qb * qb).sum(1, keepdims=True)
+            order = np.lexsort((part, vals), axis=1)  # nearest first; ties by row number
+            idx = np.take_along_axis(part, order, 1).astype(np.int64)
+            vals = np.maximum(np.take_along_axis(vals, order, 1), 0)
+            ds.append(self.distance.from_squared_l2(vals).astype(np.float32))
             ns.append(idx)
-        if not ds:
-            return np.zeros((0, k), np.float32), np.zeros((0, k), np.int64)
-        return torch.cat(ds).numpy(), torch.cat(ns).numpy()
+        return np.concatenate(ds), np.concatenate(ns)
 
 
 def faiss_available() -> bool:

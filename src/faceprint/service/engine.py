@@ -177,8 +177,6 @@ class Engine:
         from faceprint.pipeline import Pipeline
         from faceprint.utils.runtime import set_threads, tune_malloc
 
-        import sklearn.cluster  # noqa: F401  (1.4 s to import: paid at start, not by the first pile sorted)
-
         tune_malloc()
         set_threads(None)
         model = faceprint.load(self.settings.model)

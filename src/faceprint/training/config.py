@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from faceprint.errors import InputError
 
 
@@ -157,6 +155,8 @@ class TrainConfig:
         """Defaults, then the YAML file, then overrides (None means: not given)."""
         values: dict[str, Any] = {}
         if path is not None:
+            import yaml  # faceprint[train]
+
             loaded = yaml.safe_load(Path(path).read_text()) or {}
             if not isinstance(loaded, dict):
                 raise InputError(f"{path}: expected a mapping of settings")

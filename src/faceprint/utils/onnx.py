@@ -7,12 +7,22 @@ from pathlib import Path
 from typing import Any
 
 
-def cpu_session(path: str | Path, threads: int | None = None) -> Any:
+_threads: int | None = None  # set_default_threads: what a session takes when not told
+
+
+def set_default_threads(threads: int | None) -> None:
+    """The threads of every session made from now on in this process (a worker process of a pool: 1)."""
+    global _threads
+    _threads = threads
+
+
+def cpu_session(path: str | Path | bytes, threads: int | None = None) -> Any:
     """An InferenceSession on `threads` threads (default: the cores this process may use), one operator at a time.
     ImportError where onnxruntime is not installed: the caller says which extra brings it."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
+    opts.intra_op_num_threads = threads or _threads or len(os.sched_getaffinity(0))
     opts.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    model = path if isinstance(path, bytes) else str(path)  # a file, or a model's bytes
+    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])

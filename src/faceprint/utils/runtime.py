@@ -7,9 +7,8 @@ import logging
 import multiprocessing
 import os
 import signal
+import sys
 from pathlib import Path
-
-import torch
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +49,14 @@ def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool | None:
 
 
 def set_threads(threads: int | None) -> int:
+    """The threads a process computes on: PyTorch's, where the process uses it (onnxruntime sessions take theirs
+    when made: faceprint.utils.onnx). Never imports torch."""
+    from faceprint.utils.onnx import set_default_threads
+
     n = threads or len(os.sched_getaffinity(0))
-    torch.set_num_threads(n)
+    set_default_threads(n)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
     return n
 
 
