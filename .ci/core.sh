@@ -19,7 +19,8 @@ import sys
 class _NoTorch:
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] == "torch":
-            raise ImportError(f"torch is not installed in the core environment (import of {name})")
+            raise ModuleNotFoundError(f"No module named {name!r} (torch is kept out of the core environment)",
+                                      name=name)
         return None
 
 
@@ -62,6 +63,14 @@ for f in range(2):
         print(f"{a}\t{i}\t{b}\t{j}")
 PY
 "$fp" evaluate lfw --lfw-dir "$photos" --pairs pairs.txt
+# what needs PyTorch says so in one line, no traceback
+for cmd in "train --data $photos --out run" "import dlib --out d.pt" "export --format onnx --out m.onnx" \
+           "convert calibrated.pt --out c.pt"; do
+  set +e; "$fp" $cmd > out.txt 2>&1; rc=$?; set -e
+  if [ $rc -ne 2 ] || grep -q Traceback out.txt || ! grep -q "faceprint\[train\]" out.txt; then
+    echo "core: faceprint $cmd did not answer with one line (exit $rc):"; cat out.txt; exit 1
+  fi
+done
 # the service: /health, then an identification with a key
 "$py" -m pip install -q "$root[serve]"
 port=$("$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

@@ -38,7 +38,7 @@ NO_TORCH = '''import sys
 class _NoTorch:
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] == "torch":
-            raise ImportError("torch blocked")
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 sys.meta_path.insert(0, _NoTorch())
 '''
 
