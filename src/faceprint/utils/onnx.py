@@ -24,5 +24,9 @@ def cpu_session(path: str | Path | bytes, threads: int | None = None) -> Any:
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads or _threads or len(os.sched_getaffinity(0))
     opts.inter_op_num_threads = 1
+    # Idle threads sleep instead of spinning: on a few cores shared with the service's event loop and its clients (or
+    # other processes), spinning threads took the CPU the work needed (serve_load, 1 client: 14.9 against 22.2
+    # identifications/s); alone, it costs 10-20% at batch 1 and nothing at batch 64 (benchmarks/core.py).
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     model = path if isinstance(path, bytes) else str(path)  # a file, or a model's bytes
     return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
