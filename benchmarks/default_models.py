@@ -27,6 +27,7 @@ from _measure import machine  # noqa: E402
 
 import faceprint  # noqa: E402
 from faceprint.api import DEFAULT_MODEL, NAMED_MODELS  # noqa: E402
+from faceprint.cli.common import load_torch_model_arg  # noqa: E402  (the PyTorch networks beside the core's)
 
 LFW = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lfw"
 
@@ -128,7 +129,7 @@ def main() -> None:
     from faceprint.utils.runtime import tune_malloc
 
     tune_malloc()
-    models = {"reid": faceprint.load(), "dlib": faceprint.load("dlib")}
+    models = {"reid": load_torch_model_arg(None), "dlib": load_torch_model_arg("dlib")}
     files = {"reid": DEFAULT_MODEL, "dlib": NAMED_MODELS["dlib"]}
     rows: dict[str, dict[str, str]] = {}
     for name in models:

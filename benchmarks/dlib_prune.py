@@ -67,6 +67,8 @@ def main() -> None:
     import torch
 
     import faceprint
+
+    from faceprint.cli.common import load_torch_model_arg  # the PyTorch network
     from faceprint.data import read_lfw_pairs
     from faceprint.evaluation import evaluate_verification
     from faceprint.evaluation.protocol import evaluate_pairs
@@ -74,7 +76,7 @@ def main() -> None:
 
     tune_malloc()
     torch.set_num_threads(len(os.sched_getaffinity(0)))
-    model = faceprint.load(args.model)
+    model = load_torch_model_arg(args.model)
     if model.config.backbone != "dlib_resnet_v1":
         raise SystemExit(f"needs dlib's network (faceprint import dlib), not {model.config.backbone}")
     pairs = read_lfw_pairs(LFW / "protocol" / "pairs.txt", args.chips, check=False)

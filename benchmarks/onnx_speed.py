@@ -56,6 +56,8 @@ def main() -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     import faceprint
+
+    from faceprint.cli.common import load_torch_model_arg  # the PyTorch network
     from faceprint.data import read_lfw_pairs
     from faceprint.deploy.export import export_onnx
     from faceprint.deploy.runtime import OnnxEmbedder, sidecar
@@ -65,7 +67,7 @@ def main() -> None:
 
     tune_malloc()
     threads = set_threads(None)
-    model = faceprint.load(args.model)
+    model = load_torch_model_arg(args.model)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="onnx_speed_"))
     work.mkdir(parents=True, exist_ok=True)
     fp32 = export_onnx(model, work / "model.onnx")

@@ -94,8 +94,7 @@ def add_input_options(p: Any, select: str, default: str = "photos") -> None:
                    help="photos: the smallest face to look for, in pixels (default 20; larger is faster: "
                         "detection starts its image pyramid there)")
     p.add_argument("--detector", choices=["mtcnn", "yunet"], default="mtcnn",
-                   help="photos: the face detector (default mtcnn; yunet: YuNet_s in onnxruntime, several times "
-                        "faster, `pip install 'faceprint[onnx]'`)")
+                   help="photos: the face detector (default mtcnn; yunet: YuNet_s, several times faster)")
 
 
 def add_fps_option(p: Any) -> None:

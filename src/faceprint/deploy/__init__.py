@@ -1,2 +1,2 @@
 """Deployment: a model as an ONNX file with its preprocessing beside it, and an embedder that runs such a file in
-onnxruntime without PyTorch (`pip install faceprint[onnx]`)."""
+onnxruntime without PyTorch (the core)."""

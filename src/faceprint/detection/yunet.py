@@ -49,7 +49,7 @@ class YuNet(Detector):
         try:
             self.session = cpu_session(WEIGHTS / VARIANTS[variant], threads)
         except ImportError:
-            raise InputError("the YuNet detector runs in onnxruntime: pip install 'faceprint[onnx]'") from None
+            raise InputError("the YuNet detector runs in onnxruntime: pip install onnxruntime") from None
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.min_face, self.variant = min_face, variant
         self.score_threshold, self.nms_threshold, self.max_side = score_threshold, nms_threshold, max_side
