@@ -95,7 +95,7 @@ import sys
 class NoTorch:
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] == "torch":
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
 sys.meta_path.insert(0, NoTorch())
 import faceprint
 from faceprint.pipeline import Pipeline
