@@ -250,19 +250,13 @@ def average_linkage(d: np.ndarray) -> np.ndarray:
         alive[b] = False
     # sort by distance (stable) and relabel clusters as SciPy numbers them
     order = sorted(range(len(merges)), key=lambda i: merges[i][2])
-    def root(i: int) -> int:
-        while uf[i] != i:
-            uf[i] = uf[uf[i]]
-            i = uf[i]
-        return i
-
     uf = list(range(n))
     cid = {i: i for i in range(n)}
     sizes = {i: 1 for i in range(n)}
     z = np.zeros((n - 1, 4))
     for k, i in enumerate(order):
         a, b, dist = merges[i]
-        ra, rb = root(a), root(b)
+        ra, rb = _root(uf, a), _root(uf, b)
         ca, cb = sorted((cid[ra], cid[rb]))
         z[k] = (ca, cb, dist, sizes[ra] + sizes[rb])
         uf[rb] = ra
@@ -271,22 +265,23 @@ def average_linkage(d: np.ndarray) -> np.ndarray:
     return z
 
 
+def _root(uf: list[int], i: int) -> int:
+    """Union-find: the representative of i's set (halving the path as it goes)."""
+    while uf[i] != i:
+        uf[i] = uf[uf[i]]
+        i = uf[i]
+    return i
+
+
 def cut(z: np.ndarray, n: int, threshold: float, inclusive: bool = False) -> np.ndarray:
     """Flat clusters of a dendrogram: points joined by merges at distances below `threshold` (at or below it with
     `inclusive`, as SciPy's fcluster(z, t, "distance")) share a label (0, 1, ... in order of first point)."""
     uf = list(range(n))
-
-    def root(i: int) -> int:
-        while uf[i] != i:
-            uf[i] = uf[uf[i]]
-            i = uf[i]
-        return i
-
     members: list[int] = list(range(n))  # a representative point of each cluster id
     members += [0] * len(z)
     for k, (a, b, dist, _) in enumerate(z):
         members[n + k] = members[int(a)]
         if dist < threshold or (inclusive and dist == threshold):
-            uf[root(members[int(b)])] = root(members[int(a)])
-    roots = np.array([root(i) for i in range(n)])
+            uf[_root(uf, members[int(b)])] = _root(uf, members[int(a)])
+    roots = np.array([_root(uf, i) for i in range(n)])
     return np.unique(roots, return_inverse=True)[1].ravel().astype(np.int64)
