@@ -123,5 +123,7 @@ def test_the_page_shows_what_the_key_may_do(tmp_path, browser, scope):
         assert shown == {"enroll": scope != "read", "pile": scope != "read", "identify": True}
         deletes = browser.find_elements(By.CSS_SELECTOR, '[data-testid="person-delete"]')
         assert len(deletes) == (1 if scope == "admin" else 0)
+        card = browser.find_element(By.CSS_SELECTOR, '[data-testid="person"]').text.split("\n")
+        assert card == ["Laura_Bush", "1 face"] + (["Delete"] if scope == "admin" else []), card
     finally:
         _stop(proc)

@@ -192,7 +192,8 @@ function personCard(p) {
     });
   });
   card.append(face, el("div", { class: "name", text: p.name }),
-    el("div", { class: "muted", text: `${p.faces} face${p.faces === 1 ? "" : "s"}` }), may("admin") ? del : null);
+    el("div", { class: "muted", text: `${p.faces} face${p.faces === 1 ? "" : "s"}` }));
+  if (may("admin")) card.append(del);
   return card;
 }
 
