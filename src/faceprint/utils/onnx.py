@@ -16,13 +16,18 @@ def set_default_threads(threads: int | None) -> None:
     _threads = threads
 
 
+def resolve_threads(threads: int | None = None) -> int:
+    """The threads a session made now with `threads` gets."""
+    return threads or _threads or len(os.sched_getaffinity(0))
+
+
 def cpu_session(path: str | Path | bytes, threads: int | None = None) -> Any:
     """An InferenceSession on `threads` threads (default: the cores this process may use), one operator at a time.
     ImportError where onnxruntime is not installed: the caller says which extra brings it."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads or _threads or len(os.sched_getaffinity(0))
+    opts.intra_op_num_threads = resolve_threads(threads)
     opts.inter_op_num_threads = 1
     # Idle threads sleep instead of spinning: on a few cores shared with the service's event loop and its clients (or
     # other processes), spinning threads took the CPU the work needed (serve_load, 1 client: 14.9 against 22.2

@@ -50,11 +50,21 @@ def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool | None:
 
 def set_threads(threads: int | None) -> int:
     """The threads a process computes on: PyTorch's, where the process uses it (onnxruntime sessions take theirs
-    when made: faceprint.utils.onnx). Never imports torch."""
+    when made: faceprint.utils.onnx), and numpy's BLAS. Never imports torch.
+
+    BLAS matters in pool workers: OpenBLAS starts a thread per core for even a small matrix product (the landmark
+    crops' resampling) and its threads spin while they wait, so two one-thread workers on two cores ran four
+    busy threads: 95 against 347 LFW photos/s (benchmarks/detection.py, issue 36)."""
     from faceprint.utils.onnx import set_default_threads
 
     n = threads or len(os.sched_getaffinity(0))
     set_default_threads(n)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(n, user_api="blas")  # stays in force for the process
+    except ImportError:  # a core without it: BLAS keeps its own default
+        pass
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)
     return n
