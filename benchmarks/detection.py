@@ -39,28 +39,41 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 _DET: dict = {}
 
 
-def _init(kind: str = "mtcnn") -> None:
-    import torch
-
-    torch.set_num_threads(1)
+def _variants() -> None:
+    """YuNet with its older ways of getting points, by name, for side-by-side rows (issue 36)."""
     try:
-        from faceprint.utils.runtime import tune_malloc
+        from faceprint.detection.registry import detector_names, register_detector
+        from faceprint.detection.yunet import LANDMARKS, YuNet
+    except ImportError:  # an older faceprint (--save from another checkout)
+        return
+    for points in LANDMARKS:
+        if f"yunet-{points}" not in detector_names():
+            register_detector(f"yunet-{points}", lambda min_face, threads, p=points: YuNet(
+                min_face=min_face, threads=threads, landmarks=p))
 
+
+def _init(kind: str = "mtcnn") -> None:
+    try:
+        from faceprint.utils.runtime import set_threads, tune_malloc
+
+        set_threads(1)
         tune_malloc()
     except ImportError:  # an older faceprint (--save from another checkout)
-        pass
-    if kind == "mtcnn":
-        from faceprint.detection import MTCNN
+        import torch
 
-        _DET["d"] = MTCNN()
-    elif kind == "yunet":
-        from faceprint.detection.registry import make_detector
-
-        _DET["d"] = make_detector("yunet", threads=1)
-    else:
+        torch.set_num_threads(1)
+    if kind.startswith("hog"):
         import dlib
 
         _DET["d"], _DET["up"] = dlib.get_frontal_face_detector(), int(kind[-1])
+    elif kind == "mtcnn":
+        from faceprint.detection import MTCNN
+
+        _DET["d"] = MTCNN()
+    else:
+        from faceprint.detection.registry import make_detector
+
+        _DET["d"] = make_detector(kind, threads=1)
 
 
 def _check(paths: list[str]) -> list[dict]:
@@ -251,6 +264,57 @@ def mosaics(lfw: Path, count: int, out: Path) -> list[str]:
     return paths
 
 
+def large_photos(lfw: Path, sizes: tuple[int, ...] = (32, 48, 64, 80, 100, 128, 160), per_photo: int = 12,
+                 photos: int = 6) -> None:
+    """4000 x 3000 photos (a phone's 12 MP) holding LFW faces pasted at known sizes: which face sizes are found,
+    and the time a photo takes, with the long side capped at 640 px (`--min-face 80` lets the cap rule) and with
+    `--min-face 20` (the default, which keeps the resolution a 20 px face needs)."""
+    from PIL import Image
+
+    from faceprint.data import read_image
+    from faceprint.detection import align_face
+    from faceprint.detection.registry import make_detector
+
+    files = sorted(lfw.rglob("*.jpg"))[::131]
+    rng = np.random.default_rng(0)
+    canvases, truth = [], []
+    for m in range(photos):
+        canvas = np.asarray(Image.fromarray(read_image(files[m])).resize((4000, 3000), Image.BILINEAR)) // 3 + 60
+        canvas = np.ascontiguousarray(canvas.astype(np.uint8))
+        boxes = []
+        for k in range(per_photo):
+            face = read_image(files[(per_photo * m + k + 50) % len(files)])[50:200, 50:200]  # the face, ~1.1x its box
+            side = int(sizes[k % len(sizes)] * 1.5)  # the pasted face is ~2/3 of the tile
+            tile = np.asarray(Image.fromarray(face).resize((side, side), Image.BILINEAR))
+            x, y = 100 + (k % 4) * 950 + int(rng.integers(0, 200)), 100 + (k // 4) * 950 + int(rng.integers(0, 200))
+            canvas[y : y + side, x : x + side] = tile
+            boxes.append((x, y, x + side, y + side, sizes[k % len(sizes)]))
+        canvases.append(canvas)
+        truth.append(boxes)
+    print("\n4000 x 3000 photos, 12 LFW faces each pasted at known sizes (6 photos, 72 faces), YuNet (the default "
+          "detector), one process of one thread; faces found by face width:")
+    print("| setting | input size | " + " | ".join(f"{s} px" for s in sizes) + " | s / photo (detect + align) |")
+    print("|---|---|" + "---|" * len(sizes) + "---|")
+    for label, min_face in (("long side capped at 640 px (`--min-face 80`)", 80.0),
+                            ("`--min-face 20` (the default)", 20.0)):
+        det = make_detector(min_face=min_face, threads=1)
+        det.detect(canvases[:1])
+        found = {s: [0, 0] for s in sizes}
+        t0 = time.perf_counter()
+        for canvas, boxes in zip(canvases, truth):
+            faces = det.detect([canvas])[0]
+            for f in faces:
+                align_face(canvas, f, "five_point_reid", 128)
+            for x1, y1, x2, y2, s in boxes:
+                found[s][1] += 1
+                found[s][0] += any(_iou(f.box, np.array([x1 + (x2 - x1) / 6, y1 + (y2 - y1) / 6, x2 - (x2 - x1) / 6,
+                                                         y2 - (y2 - y1) / 6])) >= 0.3 for f in faces)
+        dt = (time.perf_counter() - t0) / len(canvases)
+        scale = det.scale_for((3000, 4000, 3))
+        print(f"| {label} | {round(4000 * scale)} x {round(3000 * scale)} | "
+              + " | ".join(f"{a}/{n}" for a, n in found.values()) + f" | {dt:.3f} |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--limit", type=int, help="images per dataset (default: all)")
@@ -258,12 +322,22 @@ def main() -> None:
     ap.add_argument("--reference", help="compare this run's LFW detections with a file written by --save")
     ap.add_argument("--no-dlib", action="store_true", help="leave dlib's HOG detector out of the speed table")
     ap.add_argument("--speed-only", action="store_true")
-    ap.add_argument("--detectors", default="mtcnn,yunet", help="faceprint's detectors to measure (mtcnn, yunet)")
+    ap.add_argument("--large-only", action="store_true", help="only the 4000 x 3000 photos")
+    ap.add_argument("--detectors", default="mtcnn,yunet",
+                    help="faceprint's detectors to measure (mtcnn, yunet; yunet-onet, yunet-intel, yunet-mapped, "
+                         "yunet-own: YuNet with other points)")
     args = ap.parse_args()
+    _variants()
     detectors = args.detectors.split(",")
-    labels = {"mtcnn": "MTCNN", "yunet": "YuNet_s"}
+    points = {"onet-flip": "O-Net's points, crop and mirror averaged", "onet": "O-Net's points",
+              "intel": "Intel's points", "mapped": "own points mapped", "own": "own points"}
+    labels = {"mtcnn": "MTCNN", "yunet": f"YuNet_s (default: {points['onet-flip']})"}
+    labels.update({f"yunet-{k}": f"YuNet_s ({v})" for k, v in points.items()})
     print(f"Machine: {machine()}\n")
     lfw = SHARED / "lfw" / "lfw-deepfunneled"
+    if args.large_only:
+        large_photos(lfw)
+        return
     if not args.speed_only:
         print("| dataset | detector | images | no face | a face centred (15% of side) | best face centred (15% / 10%) "
               "| several faces | img/s (2 processes) |")
@@ -332,6 +406,7 @@ def main() -> None:
                 one, _ = throughput(files[: max(len(files) // 4, 16)], kind, 1, 1)
                 cells.append(f"{rate:.1f} ({one:.1f}); {faces / len(files):.2f} faces/photo")
             print(f"| {label} | {cells[0]} | {cells[1]} |", flush=True)
+        large_photos(lfw)
         try:
             import av  # noqa: F401
         except ImportError:

@@ -8,6 +8,8 @@ crops made by `faceprint align` (unseen125_reid, lfw610_open_reid, lfw15_calib_r
 import os, random, sys
 from pathlib import Path
 chips = Path("runs/data/lfw_chip")
+if not chips.is_dir():  # the photos MTCNN found a face in, as the chips list them: its five-point-reid folder
+    chips = Path("runs/data/lfw_reid")
 photos = len(sys.argv) > 1 and sys.argv[1] == "photos"
 if len(sys.argv) > 1 and sys.argv[1] == "cohort":
     src, dst = Path("runs/data/celeba10k_chip"), Path("runs/data/celeba_cohort2k")

@@ -53,7 +53,7 @@ def run_photo_demo(model, out: Path, model_path: str | None = None, lfw: str | N
     t0 = time.perf_counter()
     threshold = verification_threshold(model)
     paths, names = list_images(PHOTOS)
-    pipe = Pipeline(model, select="best")
+    pipe = Pipeline(model, select="central")  # LFW photos: the subject is the centred face (as `evaluate lfw` takes)
     faces_dir = out / "faces"
     shutil.rmtree(faces_dir, ignore_errors=True)
     faces_dir.mkdir(parents=True)

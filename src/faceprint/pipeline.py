@@ -82,7 +82,8 @@ class Pipeline:
         self.flip, self.fps, self.workers, self.cache_dir = flip, fps, workers, cache_dir
         self.progress, self.no_face = progress, no_face
         self._aligner: FaceAligner | None = None
-        # a Detector, or a name ("mtcnn", the default; "yunet"), looking for faces of min_face pixels and up
+        # a Detector, or a name (faceprint.detection.registry: "yunet", the default; "mtcnn"), looking for faces of
+        # min_face pixels and up
         self._detector = detector
         # each row of embed() also carries the FaceCrop a gallery keeps (EmbeddingSet.crops), for enrollment
         self.keep_crops = keep_crops

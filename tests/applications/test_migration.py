@@ -55,6 +55,13 @@ def _answers(location, model, probes) -> list[str]:
     return [f.identity for f in res.faces]
 
 
+def _inside(crop) -> bool:  # type: ignore[no-untyped-def]
+    """The face's box lies within its crop, and so within its photo (a crop is cut to the photo)."""
+    h, w = crop.image().shape[:2]
+    x1, y1, x2, y2 = crop.box
+    return bool(x1 >= 0 and y1 >= 0 and x2 <= w and y2 <= h)
+
+
 def test_migrated_gallery_answers_as_one_enrolled_with_the_new_model(models, split, tmp_path):
     gallery, probes = split
     old, new = models["old"], models["new"]
@@ -70,10 +77,15 @@ def test_migrated_gallery_answers_as_one_enrolled_with_the_new_model(models, spl
     expected = _answers(tmp_path / "direct.db", new, probes)
     assert expected.count("unknown") == 2 and len(set(expected)) == 6  # the stranger's two photos; five people
     assert _answers(tmp_path / "g.db", new, probes) == expected
-    # the embeddings from the kept crops are those of the photos, up to the crop's JPEG
+    # the embeddings from the kept crops are those of the photos, up to the crop's JPEG, for every face inside its
+    # photo; a face the photo's edge cuts (YuNet picks Laura_Bush_0002's neighbour, half out of the frame) gets
+    # another box from the crop than from the photo: it is still answered as above
     a, b = (Gallery(tmp_path / n, None, create=False) for n in ("g.db", "direct.db"))
     ea, eb = a.matrix()[0], b.matrix()[0]
-    assert ea.shape == eb.shape == (10, 256) and float(((ea - eb) ** 2).sum(1).max()) < 0.1
+    with Gallery(tmp_path / "direct.db", None, create=False) as g:
+        inside = np.array([_inside(f.crop) for f in g.stored_faces()])
+    assert ea.shape == eb.shape == (10, 256) and inside.sum() >= 8
+    assert float(((ea - eb) ** 2).sum(1)[inside].max()) < 0.1
     with pytest.raises(GalleryMismatchError, match="built with model"):  # the old model no longer opens it
         Gallery(tmp_path / "g.db", old.fingerprint, 128, "squared_l2")
 

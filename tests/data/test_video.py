@@ -74,11 +74,15 @@ def test_embed_and_identify_on_a_video(tmp_path, capsys):
     assert [str(p) for p in z["paths"]] == [f"{video}#t={t:.3f}" for t in (0, 1, 2, 3)]
 
     g = str(tmp_path / "g.db")
-    assert main(["enroll", "--gallery", g, str(gallery_dir), "--no-progress"]) == 0
+    # LFW photos: the subject is the centred face (in Laura_Bush_0002 the best by score x area is the man beside her)
+    assert main(["enroll", "--gallery", g, str(gallery_dir), "--select", "central", "--no-progress"]) == 0
     capsys.readouterr()
     assert main(["identify", "--gallery", g, str(video), str(tmp_path / "broken.mp4"), "--fps", "1", "--json",
                  "--no-progress"]) == 0
     out = json.loads(capsys.readouterr().out)
-    named = {r["image"]: r["identity"] for r in out if "identity" in r}
+    named: dict[str, str] = {}
+    for r in out:  # each frame's first (best) face; the two other faces YuNet finds in Laura_Bush_0004 are strangers
+        if "identity" in r:
+            named.setdefault(r["image"], r["identity"])
     assert named == {f"{video}#t={t:.3f}": d.name for t, d in zip((0, 1, 2, 3), people)}
     assert any("broken.mp4" in r.get("error", "") for r in out)

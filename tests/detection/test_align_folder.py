@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -33,6 +34,20 @@ def test_align_folder_reports_and_resumes(photos, tmp_path, capsys):
     assert main(["align", str(src), str(dst), "--method", "box", "--size", "160", "--workers", "1",
                  "--no-progress"]) == 0
     assert "0 aligned now, 6 done before" in capsys.readouterr().out
+    # a worker killed while saving left a temporary file of an image the manifest lacks: the rerun redoes the image
+    # and removes the leftover; a temporary file of an image already done is not this run's to touch
+    lines = (dst / "manifest.jsonl").read_text().splitlines()
+    undone = next(r for r in map(json.loads, lines) if r["status"] != "unreadable" and "blank" not in r["source"])
+    (dst / "manifest.jsonl").write_text("".join(line + "\n" for line in lines if json.loads(line) != undone))
+    out = dst / Path(undone["source"]).relative_to(src)
+    leftover = out.with_name(out.name + ".tmp4242.jpg")
+    leftover.write_bytes(b"half a jpeg")
+    other = dst / "Colin_Powell" / "someone_else.jpg.tmp7.jpg"
+    other.write_bytes(b"not ours")
+    assert main(["align", str(src), str(dst), "--method", "box", "--size", "160", "--workers", "1",
+                 "--no-progress"]) == 0
+    assert "1 aligned now, 5 done before" in capsys.readouterr().out
+    assert not leftover.exists() and other.exists() and Image.open(out).size == (160, 160)
     assert main(["align", str(src), str(dst), "--method", "five-point", "--no-progress"]) == 2  # other settings
     pre = preprocessing_for([str(dst)], 96, None)
     assert pre.alignment == "box" and pre.align_size == 160 and pre.margin == 32.0

@@ -192,7 +192,8 @@ def test_batched_detection_equals_one_photo_at_a_time(detector):
     assert together[-1] == [] and sum(map(len, together)) >= 8
 
 
-def test_aligning_in_worker_processes_keeps_order_and_errors(tmp_path):
+@pytest.mark.parametrize("detector", ["mtcnn", "yunet"])
+def test_aligning_in_worker_processes_keeps_order_and_errors(tmp_path, detector):
     """FaceAligner.align_many with two worker processes: the same faces, in the same order, and every unreadable
     or faceless photo reported as its error, as in one process."""
     from faceprint.data import ImageReadError
@@ -204,7 +205,7 @@ def test_aligning_in_worker_processes_keeps_order_and_errors(tmp_path):
     Image.fromarray(np.full((200, 200, 3), 90, np.uint8)).save(tmp_path / "blank.png")
     photos = sorted(PHOTOS.rglob("*.jpg"))[:6]
     paths = [photos[0], tmp_path / "text.jpg", *photos[1:4], tmp_path / "blank.png", *photos[4:]]
-    aligner = FaceAligner(Preprocessing(input_size=64, alignment="five_point", align_size=112), select="all")
+    aligner = FaceAligner(Preprocessing(input_size=64, alignment="five_point", align_size=112), detector, select="all")
     one = list(aligner.align_many(paths, workers=1, chunk=3))
     two = list(aligner.align_many(paths, workers=2, chunk=3))
     assert [p for p, _ in one] == [p for p, _ in two] == [str(p) for p in paths]

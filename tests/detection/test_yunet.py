@@ -34,8 +34,8 @@ def _photos() -> list[Path]:
 
 
 def test_matches_opencv_within_a_pixel():
-    # the photo's own size, as OpenCV's; YuNet's own points (faceprint maps them onto MTCNN's by default)
-    det = YuNet(score_threshold=0.6, nms_threshold=0.3, max_side=100_000, map_landmarks=False)
+    # the photo's own size, as OpenCV's; YuNet's own points (by default faceprint refines them with O-Net)
+    det = YuNet(score_threshold=0.6, nms_threshold=0.3, max_side=100_000, landmarks="own", second_pass=False)
     photos = _photos()
     worst, faces = 0.0, 0
     for p in photos:
@@ -51,14 +51,15 @@ def test_matches_opencv_within_a_pixel():
 
 
 def test_landmarks_mapped_onto_mtcnns():
-    """faceprint's alignments were made for MTCNN's five points: YuNet's, mapped (benchmarks/yunet_landmarks.py),
-    lose most of their systematic offset from MTCNN's, on photos the map was not fitted on."""
+    """faceprint's alignments were made for MTCNN's five points: YuNet's, mapped (`landmarks="mapped"`, fitted by
+    benchmarks/yunet_landmarks.py), lose most of their systematic offset from MTCNN's, on photos the map was not
+    fitted on. (The default, O-Net's points on YuNet's box, is tested in test_landmarks.py.)"""
     from faceprint.detection.mtcnn import MTCNN
 
     images = [read_image(p) for p in sorted(PHOTOS.rglob("*.jpg"))]
     ref = [f[0] for f in MTCNN().detect(images)]
-    own = [f[0] for f in YuNet(map_landmarks=False).detect(images)]
-    mapped = [f[0] for f in YuNet().detect(images)]
+    own = [f[0] for f in YuNet(landmarks="own").detect(images)]
+    mapped = [f[0] for f in YuNet(landmarks="mapped").detect(images)]
 
     def bias(faces) -> float:  # type: ignore[no-untyped-def]
         """The mean offset from MTCNN's points, per point, in inter-ocular distances, averaged over the points."""
@@ -132,7 +133,7 @@ def test_detector_option_through_the_commands(tmp_path):
     r = _faceprint("align", str(src), str(dst), "--detector", "yunet", "--no-progress", "--workers", "1")
     assert r.returncode == 0, r.stderr
     assert json.loads((dst / "alignment.json").read_text())["detector"] == "yunet"
-    r = _faceprint("align", str(src), str(dst), "--no-progress", "--workers", "1")
+    r = _faceprint("align", str(src), str(dst), "--detector", "mtcnn", "--no-progress", "--workers", "1")
     assert r.returncode == 2 and "by yunet" in r.stderr, r.stderr
     # an embeddings file says which detector found its faces
     r = _faceprint("embed", str(src), "--out", str(tmp_path / "e.npz"), "--detector", "yunet", "--no-progress")

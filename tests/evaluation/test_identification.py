@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from faceprint.embeddings import embed_paths, list_images
+from faceprint.errors import InputError
 from faceprint.evaluation.identification import (
     calibrate_open_set,
     identification_report,
@@ -30,14 +31,15 @@ def test_split_gallery_by_hand():
     assert sorted(labels[g]) == [0, 1, 2] and sorted(labels[gen]) == [0, 0, 1] and len(imp) == 0
 
 
-def _open_set_reference(emb, labels, far, repeats, seed, impostor_fraction=0.2):
+def _open_set_reference(emb, labels, far, repeats, seed, impostor_fraction=0.2, probe_emb=None):
     """Plain loops: nearest gallery face of every probe, pooled over the same splits, threshold from the sorted list."""
+    probe = emb if probe_emb is None else probe_emb
     imp, gen_ok = [], []
     for r in range(repeats):
         gallery, genuine, impostor = split_gallery(labels, 1, impostor_fraction, seed + r)
         for probes, out in ((impostor, imp), (genuine, gen_ok)):
             for q in probes:
-                d = [float(((emb[q] - emb[g]) ** 2).sum()) for g in gallery]
+                d = [float(((probe[q] - emb[g]) ** 2).sum()) for g in gallery]
                 j = int(np.argmin(d))
                 out.append(d[j] if out is imp else (d[j], labels[gallery[j]] == labels[q]))
     imp = sorted(imp)
@@ -71,6 +73,27 @@ def test_open_set_threshold_against_loops(far):
     above = [d for d in imp if d > cal.thresholds[-1] + 1e-5]
     if above and t == cal.thresholds[-1]:
         assert np.mean(np.array(imp) < above[0]) > far
+
+
+def test_open_set_with_probes_embedded_otherwise():
+    """Probes seen through another detector than the gallery's: the same splits, the probe rows' own embeddings."""
+    rng = np.random.default_rng(5)
+    labels = np.repeat(np.arange(25), rng.integers(1, 5, 25))
+    emb = rng.normal(size=(25, 8))[labels] + 0.6 * rng.normal(size=(len(labels), 8))
+    other = emb + 0.3 * rng.normal(size=emb.shape)
+    emb, other = (e / np.linalg.norm(e, axis=1, keepdims=True) for e in (emb, other))
+    cal = calibrate_open_set(emb.astype(np.float32), labels, far=0.05, repeats=3, seed=2,
+                             probe_emb=other.astype(np.float32))
+    t, dir_, imp = _open_set_reference(emb, labels, 0.05, 3, 2, probe_emb=other)
+    assert cal.n_impostor_probes[-1] == len(imp)
+    t = min(t, *cal.thresholds[:-1])
+    assert cal.thresholds[-1] == pytest.approx(t, abs=1e-5)
+    if t == cal.thresholds[-1]:
+        assert cal.dir[-1] == pytest.approx(dir_)
+    same = calibrate_open_set(emb.astype(np.float32), labels, far=0.05, repeats=3, seed=2)
+    assert same.thresholds != cal.thresholds
+    with pytest.raises(InputError):
+        calibrate_open_set(emb, labels, probe_emb=other[:-1])
 
 
 def test_open_set_threshold_grows_as_the_gallery_shrinks():

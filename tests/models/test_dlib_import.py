@@ -125,16 +125,24 @@ def test_descriptor_parity_with_dlib(dlib_models, chips, tmp_path):
 
 
 @needs_dlib
-def test_mtcnn_dlib_chip_alignment_matches_dlibs_chip(dlib_models, chips):
-    """faceprint's MTCNN + "dlib_chip" alignment cuts nearly the chip dlib cuts: the same person's embedding moves
-    far less than the distance to anyone else."""
+@pytest.mark.parametrize("detector", ["yunet", "mtcnn"])
+def test_detector_dlib_chip_alignment_matches_dlibs_chip(dlib_models, chips, detector):
+    """faceprint's detector (YuNet with O-Net's points, the default, or MTCNN) + "dlib_chip" alignment cuts nearly
+    the chip dlib cuts: the same person's embedding moves far less than the distance to anyone else. The face is the
+    one dlib chipped (nearest its box), so the test is of the alignment, not of which face a rule selects."""
     from faceprint.detection.pipeline import FaceAligner
+    from faceprint.detection.registry import make_detector
 
     model = convert_dlib(dlib_models["weights"])
-    aligner = FaceAligner(model.preprocessing, select="best")
-    ours = np.stack([aligner.align(img)[0].image for _, img, _ in chips])
+    aligner = FaceAligner(model.preprocessing, make_detector(detector), select="all")
+    ours = []
+    for _, img, _ in chips:
+        r = dlib_models["detect"](img, 1)[0]
+        centre = np.array([(r.left() + r.right()) / 2, (r.top() + r.bottom()) / 2])
+        faces = aligner.align(img)
+        ours.append(min(faces, key=lambda f: np.linalg.norm((f.face.box[:2] + f.face.box[2:]) / 2 - centre)).image)
     theirs = np.stack([c for _, _, c in chips])
-    e_ours, e_theirs = model.embed(ours), model.embed(theirs)
+    e_ours, e_theirs = model.embed(np.stack(ours)), model.embed(theirs)
     own = ((e_ours - e_theirs) ** 2).sum(1)
     names = np.array([p.parent.name for p, _, _ in chips])
     cross = ((e_ours[:, None] - e_theirs[None]) ** 2).sum(-1)[names[:, None] != names[None]]

@@ -196,3 +196,63 @@ def test_import_command_writes_a_model(ir, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "1.11 M parameters" in r.stdout and "BGR" in r.stdout and out.exists()
     assert load_model(out).config.embedding_size == 256
+
+
+LANDMARKS_XML = REID.parent / "landmarks-0009" / "landmarks-regression-retail-0009.xml"
+
+
+@pytest.mark.parametrize("rounding", ["floor", "ceil"])
+def test_max_pool_against_loops(rounding):
+    """MaxPool as OpenVINO's opset1 defines it: the largest value of each window; "ceil" keeps a last, partial window."""
+    from faceprint.models.openvino_net import OpenVinoNet
+
+    graph = {"input_shape": [2, 8, 8], "out_features": 2 * (4 if rounding == "ceil" else 3) ** 2, "nodes": [
+        {"id": "0", "op": "Parameter", "shape": [1, 2, 8, 8]},
+        {"id": "1", "op": "MaxPool", "inputs": ["0"], "attrs": {"kernel": [3, 3], "strides": [2, 2], "pads_begin": [0, 0],
+                                                                 "pads_end": [0, 0], "rounding_type": rounding}},
+        {"id": "2", "op": "Result", "inputs": ["1"]}]}
+    x = np.random.default_rng(0).normal(size=(3, 2, 8, 8)).astype(np.float32)
+    with torch.no_grad():
+        got = OpenVinoNet(graph)(torch.from_numpy(x)).numpy()
+    n = 4 if rounding == "ceil" else 3
+    ref = np.array([[[[x[b, c, 2 * i : 2 * i + 3, 2 * j : 2 * j + 3].max() for j in range(n)] for i in range(n)]
+                     for c in range(2)] for b in range(3)]).reshape(3, -1)
+    np.testing.assert_array_equal(got, ref)
+
+
+def test_landmark_network_read_and_shipped_as_the_openvino_runtime_runs_it():
+    """Intel's landmarks-regression-retail-0009 (MaxPool, Sigmoid): faceprint's reader and the shipped ONNX file
+    (experiments/landmarks_onnx.py) against the openvino runtime on real face crops, as YuNet's refiner cuts them."""
+    if not LANDMARKS_XML.exists():
+        pytest.skip("../shared/models/landmarks-0009 is not here")
+    ov = pytest.importorskip("openvino")
+    from faceprint.data import read_image
+    from faceprint.demo import PHOTOS
+    from faceprint.detection.landmarks import WEIGHTS, INTEL, crops, enlarge
+    from faceprint.detection.yunet import YuNet
+    from faceprint.models.openvino_net import OpenVinoNet
+    from faceprint.utils.onnx import cpu_session
+
+    images = [read_image(p) for p in sorted(PHOTOS.rglob("*.jpg"))]
+    boxes = [enlarge(np.stack([f.box for f in faces]), 1.15) for faces in YuNet(landmarks="own").detect(images)]
+    x = crops(images, boxes)
+    x = np.ascontiguousarray((x[..., ::-1] * 128 + 127.5).transpose(0, 3, 1, 2))  # BGR, 0-255: the network's input
+    graph, consts = read_openvino_ir(LANDMARKS_XML)
+    net = OpenVinoNet(graph).eval()
+    with torch.no_grad():
+        for ident, value in consts.items():
+            net.consts[f"c{ident}"].copy_(torch.from_numpy(value.astype(np.float32)))
+        ours = net(torch.from_numpy(x)).numpy()
+    core = ov.Core()
+    compiled = core.compile_model(core.read_model(str(LANDMARKS_XML)), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    ref = np.concatenate([compiled(x[i : i + 1])[compiled.output(0)].reshape(1, -1) for i in range(len(x))])
+    shipped = cpu_session(WEIGHTS / INTEL).run(None, {"images": x})[0]
+    assert len(x) >= 22 and np.abs(ours - ref).max() < 1e-5 and np.abs(shipped - ref).max() < 1e-5
+    assert 0.2 < ref[:, 0].mean() < 0.45 and 0.55 < ref[:, 2].mean() < 0.8  # left eye left of the right eye
+
+
+def test_import_names_what_it_knows_for_a_landmark_network(tmp_path, capsys):
+    if not LANDMARKS_XML.exists():
+        pytest.skip("../shared/models/landmarks-0009 is not here")
+    r = _run_import("--xml", str(LANDMARKS_XML), "--out", str(tmp_path / "x.pt"), capsys=capsys)
+    assert r.returncode == 2 and "face-reidentification-retail" in r.stderr and not (tmp_path / "x.pt").exists()

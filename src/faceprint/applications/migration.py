@@ -77,7 +77,7 @@ class Migrator:
         if detector is None:
             from faceprint.detection.registry import make_detector
 
-            detector = make_detector("mtcnn", 20.0)  # the enrollment default; a crop never shrinks a face under ~130 px
+            detector = make_detector(min_face=20.0)  # the enrollment default; a crop never shrinks a face under ~130 px
         self.model, self.detector, self.photos = model, detector, photos
         self.pre = model.preprocessing
 

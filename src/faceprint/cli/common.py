@@ -85,6 +85,15 @@ INPUT_HELP = ("photos: detect and align each face as the model expects; crops: t
               "`faceprint align` with the model's alignment, which it records in alignment.json), else photos")
 
 
+def add_detector_option(p: Any, what: str, more: str = "") -> None:
+    """--detector, offering the registry's detectors, default the registry's default."""
+    from faceprint.detection.registry import DEFAULT_DETECTOR, detector_names
+
+    p.add_argument("--detector", choices=detector_names(), default=DEFAULT_DETECTOR,
+                   help=f"{what} (default {DEFAULT_DETECTOR}; yunet: YuNet with O-Net's points, "
+                        f"mtcnn: the MTCNN cascade){'; ' + more if more else ''}")
+
+
 def add_input_options(p: Any, select: str, default: str = "photos") -> None:
     p.add_argument("--input", choices=["photos", "crops", "auto"], default=default,
                    help=f"{INPUT_HELP} (default {default})")
@@ -93,8 +102,7 @@ def add_input_options(p: Any, select: str, default: str = "photos") -> None:
     p.add_argument("--min-face", type=float, default=20.0,
                    help="photos: the smallest face to look for, in pixels (default 20; larger is faster: "
                         "detection starts its image pyramid there)")
-    p.add_argument("--detector", choices=["mtcnn", "yunet"], default="mtcnn",
-                   help="photos: the face detector (default mtcnn; yunet: YuNet_s, several times faster)")
+    add_detector_option(p, "photos: the face detector")
 
 
 def add_fps_option(p: Any) -> None:

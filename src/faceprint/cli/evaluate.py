@@ -7,6 +7,7 @@ from pathlib import Path
 
 from faceprint.cli.common import (
     INPUT_HELP,
+    add_detector_option,
     add_input_options,
     add_model_option,
     cache_dir_arg,
@@ -31,8 +32,7 @@ def _verification_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--select", choices=["best", "central", "largest"],
                    help="photos: the face of a photo with several (default: central for LFW, whose subject is the "
                         "centred face; best = score x area otherwise)")
-    p.add_argument("--detector", choices=["mtcnn", "yunet"], default="mtcnn",
-                   help="photos: the face detector (default mtcnn)")
+    add_detector_option(p, "photos: the face detector")
     p.add_argument("--input", choices=["crops", "photos", "auto"], default="auto",
                    help=INPUT_HELP + " (default auto; photos: an image without a detected face is embedded from its "
                                      "centre crop and reported)")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from faceprint.cli.common import check_gallery_arg, load_model_arg
+from faceprint.cli.common import add_detector_option, check_gallery_arg, load_model_arg
 
 
 def _open_any(location: str):  # type: ignore[no-untyped-def]
@@ -99,8 +99,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--photos", help="for faces without a stored crop: the folder the enrolled photo paths are "
                                     "relative to (a photo is used only if its content is the enrolled one)")
     m.add_argument("--batch", type=int, default=64, help="faces staged per transaction (default 64)")
-    m.add_argument("--detector", choices=["mtcnn", "yunet"], default="mtcnn",
-                   help="the face detector run on each kept crop (default mtcnn)")
+    add_detector_option(m, "the face detector run on each kept crop")
     m.add_argument("--no-progress", action="store_true")
     m.set_defaults(func=cmd_migrate)
 

@@ -12,6 +12,7 @@ import numpy as np
 from faceprint.cli.common import (
     UserError,
     add_fps_option,
+    add_detector_option,
     add_input_options,
     add_model_option,
     cache_dir_arg,
@@ -332,9 +333,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--select", choices=["best", "largest", "central", "all"], default="best",
                    help="which face of a photo with several (best = score x area)")
     p.add_argument("--min-face", type=float, default=20.0)
-    p.add_argument("--detector", choices=["mtcnn", "yunet"], default="mtcnn",
-                   help="the face detector (default mtcnn); recorded in alignment.json, and a folder is never "
-                        "continued with another")
+    add_detector_option(p, "the face detector", "recorded in alignment.json, and a folder is never continued "
+                                                "with another")
     p.add_argument("--workers", type=int, help="processes (default: the cores)")
     p.add_argument("--ext", default="jpg")
     p.add_argument("--debug", type=int, default=0, help="draw boxes and landmarks of the first N images")

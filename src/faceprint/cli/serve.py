@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from faceprint.cli.common import UserError, add_model_option
+from faceprint.cli.common import UserError, add_detector_option, add_model_option
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -66,7 +66,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-queue", type=int, default=32,
                    help="requests waiting or running at once; past it 503 with Retry-After at once (default 32)")
     p.add_argument("--max-connections", type=int, default=64, help="concurrent connections (503 above)")
-    p.add_argument("--detector", choices=["mtcnn", "yunet"], default="mtcnn", help="the face detector (default mtcnn)")
+    add_detector_option(p, "the face detector")
     p.add_argument("--no-thumbnails", action="store_true",
                    help="never serve face thumbnails of the gallery's stored crops (the web page then shows "
                         "initials for people)")

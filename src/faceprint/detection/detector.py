@@ -41,6 +41,11 @@ class Detector:
         """(H, W, 3) uint8 RGB images -> the faces found in each, best first."""
         raise NotImplementedError
 
+    def recipe(self) -> tuple[type, dict] | None:
+        """(class, keyword arguments) that build the same detector in a worker process (given `threads=1` there),
+        or None for a detector that cannot be rebuilt so (it then runs in the caller's process)."""
+        return None
+
 
 def select_faces(faces: list[Face], image_shape: tuple[int, ...], how: str = "all") -> list[Face]:
     """All faces, or the one a photo of one person means: the largest, the most central, or the best

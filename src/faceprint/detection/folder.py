@@ -98,7 +98,7 @@ def draw_faces(image: np.ndarray, faces: list[Face], out: Path) -> None:
 def align_folder(src: str | Path, dst: str | Path, method: str = "lfw", size: int = 250, margin: float = 32.0,
                  select: str = "best", workers: int | None = None, min_face: float = 20.0, ext: str = "jpg",
                  debug: int = 0, progress: bool = True, chunk: int = 16, shard: str | None = None,
-                 detector: str = "mtcnn") -> AlignReport:
+                 detector: str | None = None) -> AlignReport:
     """Align every image of SRC/<identity>/<image> into DST/<identity>/<image>.<ext>.
 
     Resumable: DST/manifest.jsonl records each source as it is done (boxes, landmarks, which face was taken), and a
@@ -107,6 +107,9 @@ def align_folder(src: str | Path, dst: str | Path, method: str = "lfw", size: in
     n such processes (on one machine or several sharing DST) together write what one would, and any later run
     (sharded or not) reads every manifest and skips what is done.
     """
+    from faceprint.detection.registry import DEFAULT_DETECTOR
+
+    detector = detector or DEFAULT_DETECTOR
     index, count = parse_shard(shard)
     if method not in ALIGNMENTS:
         raise InputError(f"method must be one of {ALIGNMENTS}, got {method!r}")
@@ -144,6 +147,12 @@ def align_folder(src: str | Path, dst: str | Path, method: str = "lfw", size: in
         out = dst / p.relative_to(src).with_suffix(f".{ext}")
         out.parent.mkdir(parents=True, exist_ok=True)
         todo.append((str(p), str(out)))
+    # a worker killed while saving leaves its temporary file (OUT.tmpPID.ext); that image is not in the manifest, so
+    # it is redone now, and the leftover goes (only this run's images: a shard beside it owns its own)
+    pending = {out for _, out in todo}
+    for stale in dst.rglob("*.tmp*"):
+        if str(stale).rsplit(".tmp", 1)[0] in pending:
+            stale.unlink(missing_ok=True)
     if debug:
         from faceprint.detection.registry import make_detector
 

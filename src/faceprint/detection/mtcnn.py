@@ -202,7 +202,7 @@ class MTCNN(Detector):
     def __init__(self, min_face: float = 20.0, factor: float = 0.709,
                  thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7), weights: Path = WEIGHTS,
                  threads: int | None = None) -> None:
-        self.min_face, self.factor, self.thresholds = min_face, factor, thresholds
+        self.min_face, self.factor, self.thresholds, self.weights = min_face, factor, thresholds, weights
         # Each network twice: on one thread and on all. Their maps are small: on two threads onnxruntime spends
         # more on handing work over than it gains below ~30,000 pixels a P-Net level or 64 R-Net crops (measured
         # on the shipped photos and 1024 x 768 ones: 19 against 38 ms a 250 px photo on two threads).
@@ -212,6 +212,10 @@ class MTCNN(Detector):
                                                for n in ("pnet", "rnet", "onet"))
         except ImportError:
             raise ImportError("MTCNN runs in onnxruntime: pip install onnxruntime") from None
+
+    def recipe(self) -> tuple[type, dict]:
+        return type(self), {"min_face": self.min_face, "factor": self.factor, "thresholds": self.thresholds,
+                            "weights": self.weights}
 
     @staticmethod
     def _net(sessions: tuple, x: np.ndarray) -> list[np.ndarray]:

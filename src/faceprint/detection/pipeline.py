@@ -34,13 +34,15 @@ _WORKER: dict = {}
 PARALLEL_FROM = 48  # photos: below this, starting worker processes (~2 s each) costs more than it saves
 
 
-def _init_worker(pre: Preprocessing, select: str, min_face: float, keep_crops: bool) -> None:
+def _init_worker(pre: Preprocessing, select: str, recipe: tuple[type, dict], keep_crops: bool) -> None:
     from faceprint.utils.runtime import die_with_parent, set_threads, tune_malloc
 
     die_with_parent()
     set_threads(1)  # one thread per process: the processes share the cores without oversubscription
     tune_malloc()
-    _WORKER["aligner"] = FaceAligner(pre, select=select, min_face=min_face, keep_crops=keep_crops)
+    cls, kwargs = recipe
+    _WORKER["aligner"] = FaceAligner(pre, cls(**kwargs, threads=1), select=select, min_face=kwargs["min_face"],
+                                     keep_crops=keep_crops)
 
 
 def _align_chunk(items: list[Item]) -> list[list[AlignedFace] | ImageReadError]:
@@ -70,7 +72,7 @@ class FaceAligner:
         if detector is None or isinstance(detector, str):
             from faceprint.detection.registry import make_detector
 
-            detector = make_detector(detector or "mtcnn", min_face)
+            detector = make_detector(detector, min_face) if detector else make_detector(min_face=min_face)
         self.pre, self.detector, self.select, self.min_face = pre, detector, select, min_face
         self.keep_crops = keep_crops
 
@@ -105,15 +107,15 @@ class FaceAligner:
                    ) -> Iterator[tuple[str, list[AlignedFace] | ImageReadError]]:
         """(name, faces or error) for every photo, in order; photos are files or (name, RGB array) pairs, e.g.
         a video's frames, consumed as they come. Decoding and detection run in `workers` processes (default:
-        one per core, from PARALLEL_FROM photos on or for a stream of unknown length, when the detector is
-        faceprint's MTCNN), with a few chunks in flight so a long stream never sits in memory whole."""
-        from faceprint.detection.mtcnn import MTCNN
-
+        one per core, from PARALLEL_FROM photos on or for a stream of unknown length, for a detector that
+        `Detector.recipe` can rebuild there, as faceprint's own), with a few chunks in flight so a long stream never
+        sits in memory whole."""
+        recipe = self.detector.recipe()
         if workers is None:
             many = len(items) >= PARALLEL_FROM if isinstance(items, Sequence) else True
             workers = len(os.sched_getaffinity(0)) if many else 1
         chunks = _chunked(items, chunk)
-        if workers <= 1 or type(self.detector) is not MTCNN:
+        if workers <= 1 or recipe is None:
             for c in chunks:
                 yield from zip(map(_name, c), self.align_batch(c))
             return
@@ -126,7 +128,7 @@ class FaceAligner:
         # main module, which breaks scripts without a __main__ guard and code typed into a REPL
         ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(self.pre, self.select, self.detector.min_face, self.keep_crops)) as pool:
+                                 initargs=(self.pre, self.select, recipe, self.keep_crops)) as pool:
             pending: deque = deque()
             for c in chunks:
                 pending.append((c, pool.submit(_align_chunk, c)))

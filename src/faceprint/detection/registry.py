@@ -26,7 +26,14 @@ def _yunet(min_face: float, threads: int | None) -> Detector:
 
 
 _DETECTORS: dict[str, Factory] = {"mtcnn": _mtcnn, "yunet": _yunet}
-DETECTORS = tuple(_DETECTORS)  # the names the commands offer; MTCNN is the default
+# what every command, the service, the page and Pipeline use unless told: YuNet with O-Net's points (issue 36,
+# docs/benchmarks.md "YuNet as the default detector"); MTCNN stays one word away
+DEFAULT_DETECTOR = "yunet"
+
+
+def detector_names() -> tuple[str, ...]:
+    """The names the commands offer: the built-in ones and any registered since."""
+    return tuple(_DETECTORS)
 
 
 def register_detector(name: str, factory: Factory) -> None:
@@ -36,8 +43,9 @@ def register_detector(name: str, factory: Factory) -> None:
     _DETECTORS[name] = factory
 
 
-def make_detector(name: str = "mtcnn", min_face: float = 20.0, threads: int | None = None) -> Detector:
-    """A detector by name: "mtcnn" (faceprint's MTCNN) or "yunet" (YuNet_s in onnxruntime, `threads` of it)."""
+def make_detector(name: str = DEFAULT_DETECTOR, min_face: float = 20.0, threads: int | None = None) -> Detector:
+    """A detector by name: "yunet" (YuNet_s with O-Net's points, the default) or "mtcnn" (the MTCNN cascade), both
+    in onnxruntime on `threads` threads."""
     try:
         factory = _DETECTORS[name]
     except KeyError:

@@ -6,10 +6,14 @@ The network sees the photo in BGR, 0-255, padded at the bottom and right to a mu
 anchor-free with one prior per cell at strides 8, 16 and 32: per cell a class and an objectness probability (the
 score is their geometric mean), a box (centre offset and log size, in strides) and five points (offsets in strides
 from the cell). Boxes over the score threshold go through non-maximum suppression. Decoded as OpenCV's
-`cv2.FaceDetectorYN` decodes the same network (tests/detection/test_yunet.py holds the two within a pixel). The five
-points are then mapped onto where MTCNN puts its own (a linear map fitted on the CelebA subset,
-weights/yunet_landmarks.json, benchmarks/yunet_landmarks.py): faceprint's alignments and the models calibrated on
-them were made for MTCNN's points, and YuNet's own sit elsewhere (its mouth corners by ~6% of the eye distance).
+`cv2.FaceDetectorYN` decodes the same network (tests/detection/test_yunet.py holds the two within a pixel).
+
+The five points: faceprint's alignments and the models calibrated on them were made for MTCNN's points, and YuNet's
+own sit elsewhere (a median 16% of the inter-ocular distance from MTCNN's on LFW; no linear map takes them closer
+than 15.7%). By default MTCNN's own O-Net gives them, run on a square placed from YuNet's box by a fitted rule and on
+its mirror image, the two averaged (detection/landmarks.py): 4.4% from MTCNN's once, and on the accuracy figures of
+docs/benchmarks.md ("YuNet as the default detector") as good as MTCNN's. `landmarks` picks another source ("onet":
+one pass; "intel": Intel's landmarks-0009; "mapped": YuNet's own mapped linearly; "own").
 
 Input size: a photo whose long side is over `max_side` is shrunk to it, unless that would make a face of `min_face`
 pixels smaller than MIN_FACE_AT_INPUT, the size YuNet still finds; so asking for small faces in a large photo keeps
@@ -26,6 +30,7 @@ from PIL import Image
 
 from faceprint.detection.alignment import regress_points
 from faceprint.detection.detector import Detector, Face
+from faceprint.detection.landmarks import IntelPoints, LandmarkNet, ONetPoints
 from faceprint.errors import InputError
 from faceprint.utils.onnx import cpu_session
 
@@ -33,6 +38,9 @@ WEIGHTS = Path(__file__).resolve().parent / "weights"
 VARIANTS = {"s": "yunet_s_dynamic.onnx", "n": "yunet_n_dynamic.onnx"}
 LANDMARK_MAP = "yunet_landmarks.json"
 STRIDES = (8, 16, 32)
+# where the five points come from: a landmark network on YuNet's box (O-Net on the crop and its mirror, O-Net once,
+# Intel's landmarks-0009), YuNet's own points mapped linearly onto MTCNN's, or YuNet's own as they are
+LANDMARKS = ("onet-flip", "onet", "intel", "mapped", "own")
 MIN_FACE_AT_INPUT = 12.0  # pixels: the smallest faces YuNet's stride-8 head finds reliably
 
 
@@ -41,7 +49,7 @@ class YuNet(Detector):
 
     def __init__(self, min_face: float = 20.0, variant: str = "s", score_threshold: float = 0.6,
                  nms_threshold: float = 0.3, max_side: int = 640, threads: int | None = None,
-                 map_landmarks: bool = True) -> None:
+                 landmarks: str = "onet-flip", second_pass: bool = True) -> None:
         if variant not in VARIANTS:
             raise InputError(f"YuNet variant must be one of {sorted(VARIANTS)}, got {variant!r}")
         if min_face <= 0 or max_side < 32:
@@ -50,21 +58,37 @@ class YuNet(Detector):
             self.session = cpu_session(WEIGHTS / VARIANTS[variant], threads)
         except ImportError:
             raise InputError("the YuNet detector runs in onnxruntime: pip install onnxruntime") from None
+        if landmarks not in LANDMARKS:
+            raise InputError(f"YuNet's landmarks must be one of {LANDMARKS}, got {landmarks!r}")
         self.outputs = [o.name for o in self.session.get_outputs()]
-        self.min_face, self.variant = min_face, variant
+        self.min_face, self.variant, self.second_pass = min_face, variant, second_pass
         self.score_threshold, self.nms_threshold, self.max_side = score_threshold, nms_threshold, max_side
         # YuNet's own five points differ from MTCNN's, for which faceprint's alignments and calibrated models were
-        # made: by default they are mapped onto MTCNN's (a linear map fitted by benchmarks/yunet_landmarks.py)
+        # made: a landmark network refines them on YuNet's boxes (detection/landmarks.py), or a linear map
+        # (fitted by benchmarks/yunet_landmarks.py) moves them onto MTCNN's
+        self.landmarks = landmarks
         self.landmark_map: tuple[np.ndarray, np.ndarray] | None = None
-        if map_landmarks:
+        self.refiner: LandmarkNet | None = None
+        if landmarks == "mapped":
             p = json.loads((WEIGHTS / LANDMARK_MAP).read_text())
             self.landmark_map = (np.asarray(p["yunet_template"]), np.asarray(p["regression"]))
+        elif landmarks == "onet":
+            self.refiner = ONetPoints(threads=threads)
+        elif landmarks == "onet-flip":
+            self.refiner = ONetPoints(threads=threads, flip=True)
+        elif landmarks == "intel":
+            self.refiner = IntelPoints(threads=threads)
 
     def settings(self) -> dict:
         """What a record of detections should say about the detector that made them."""
         return {"detector": self.name, "variant": self.variant, "min_face": self.min_face,
                 "score_threshold": self.score_threshold, "nms_threshold": self.nms_threshold,
-                "max_side": self.max_side, "landmarks": "mapped to MTCNN's" if self.landmark_map else "own"}
+                "max_side": self.max_side, "landmarks": self.landmarks, "second_pass": self.second_pass}
+
+    def recipe(self) -> tuple[type, dict]:
+        return type(self), {"min_face": self.min_face, "variant": self.variant, "score_threshold": self.score_threshold,
+                            "nms_threshold": self.nms_threshold, "max_side": self.max_side, "landmarks": self.landmarks,
+                            "second_pass": self.second_pass}
 
     def scale_for(self, shape: tuple[int, ...]) -> float:
         """The factor a photo of this shape is resized by before detection (<= 1)."""
@@ -74,28 +98,46 @@ class YuNet(Detector):
         return max(shrink, keep_small_faces)
 
     def detect(self, images: list[np.ndarray]) -> list[list[Face]]:
-        """(H, W, 3) uint8 RGB images -> their faces, best first; photos of one input size in one batch."""
-        out: list[list[Face]] = [[] for _ in images]
-        groups: dict[tuple[int, int], list[int]] = {}
-        inputs = []
-        for i, im in enumerate(images):
+        """(H, W, 3) uint8 RGB images -> their faces, best first; the landmark network gets all their faces at once."""
+        for im in images:
             if im.ndim != 3 or im.shape[2] != 3:
                 raise InputError(f"expected an (H, W, 3) RGB image, got shape {im.shape}")
-            s = self.scale_for(im.shape)
+        scales = [self.scale_for(im.shape) for im in images]
+        out = self._detect_at(images, scales)
+        if self.second_pass:
+            # a photo without a face is looked at again at twice the scale where that stays within max_side (small
+            # photos): YuNet misses some faces that fill a small frame, or are blurred (the CelebA subset's 200 px
+            # photos: 16 of 6,277 without a face, 9 after this pass). Frames and large photos are never looked at
+            # twice, so a video or a folder of photos without faces pays nothing for it.
+            again = [i for i, faces in enumerate(out)
+                     if not faces and 2 * scales[i] * max(images[i].shape[:2]) <= self.max_side]
+            if again:
+                for i, faces in zip(again, self._detect_at([images[i] for i in again], [2 * scales[i] for i in again])):
+                    out[i] = faces
+        if self.refiner is not None:  # every face of every photo in one call of the landmark network
+            found = [(im, faces) for im, faces in zip(images, out) if faces]
+            points = self.refiner.points([im for im, _ in found], [np.stack([f.box for f in faces])
+                                                                   for _, faces in found])
+            for (_, faces), pts in zip(found, points):
+                for f, p in zip(faces, pts):
+                    f.landmarks = p.astype(np.float32)
+        return out
+
+    def _detect_at(self, images: list[np.ndarray], scales: list[float]) -> list[list[Face]]:
+        """Each image resized by its scale (Pillow, bilinear) and detected, one image per run: batching photos of one
+        size made YuNet slower per photo, not faster (1 thread: 256 x 256 1.80 ms alone, 2.64 in a batch of 16;
+        640 x 480 8.5 against 11.4 ms), its feature maps falling out of the cache."""
+        out: list[list[Face]] = []
+        for im, s in zip(images, scales):
             size = (max(1, round(im.shape[1] * s)), max(1, round(im.shape[0] * s)))
             small = im if size == (im.shape[1], im.shape[0]) else np.asarray(
                 Image.fromarray(im).resize(size, Image.Resampling.BILINEAR))
-            inputs.append((small, im.shape[1] / size[0], im.shape[0] / size[1]))
-            groups.setdefault((small.shape[0], small.shape[1]), []).append(i)
-        for (h, w), members in groups.items():
+            h, w = small.shape[:2]
             ph, pw = -(-h // 32) * 32, -(-w // 32) * 32
-            batch = np.zeros((len(members), 3, ph, pw), np.float32)
-            for k, i in enumerate(members):
-                batch[k, :, :h, :w] = inputs[i][0][..., ::-1].transpose(2, 0, 1)  # RGB -> BGR, channels first
-            res = dict(zip(self.outputs, self.session.run(self.outputs, {"input": batch})))
-            for k, i in enumerate(members):
-                _, sx, sy = inputs[i]
-                out[i] = self._decode(res, k, ph, pw, sx, sy)
+            x = np.zeros((1, 3, ph, pw), np.float32)
+            x[0, :, :h, :w] = small[..., ::-1].transpose(2, 0, 1)  # RGB -> BGR, channels first
+            res = dict(zip(self.outputs, self.session.run(self.outputs, {"input": x})))
+            out.append(self._decode(res, 0, ph, pw, im.shape[1] / size[0], im.shape[0] / size[1]))
         return out
 
     def _decode(self, res: dict[str, np.ndarray], k: int, h: int, w: int, sx: float, sy: float) -> list[Face]:

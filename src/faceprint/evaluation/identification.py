@@ -156,6 +156,7 @@ def calibrate_open_set(
     repeats: int = 10,
     seed: int = 0,
     draws: int = 20,
+    probe_emb: np.ndarray | None = None,
 ) -> OpenSetCalibration:
     """For each gallery size N: the largest threshold on nearest-gallery distance at which at most `far` of strangers
     match anyone in a gallery of N identities.
@@ -163,11 +164,16 @@ def calibrate_open_set(
     Strangers are whole identities left out of the gallery; the split is redrawn `repeats` times and, for N below
     the full gallery, `draws` galleries of N identities are drawn per split, the nearest-face distances pooled. The
     nearest of more strangers' faces is closer, so the threshold falls as N grows; it is made non-increasing (each
-    size takes the smallest threshold of any size up to it), which only lowers a FAR.
+    size takes the smallest threshold of any size up to it), which only lowers a FAR. `probe_emb`: the same faces'
+    embeddings as probes see them, where those were made otherwise than the gallery's (another detector: what
+    mixing detectors costs); by default `emb`.
     """
     if not 0 < impostor_fraction < 1:
         raise InputError(f"impostor_fraction must be in (0, 1), got {impostor_fraction}")
     dist = get_distance(distance)
+    probes = emb if probe_emb is None else probe_emb
+    if probes.shape != emb.shape:
+        raise InputError(f"probe embeddings {probes.shape} do not match the gallery's {emb.shape}")
     imp_near: dict[int, list[np.ndarray]] = {}
     gen_near: dict[int, list[np.ndarray]] = {}
     gen_hit: dict[int, list[np.ndarray]] = {}
@@ -181,8 +187,8 @@ def calibrate_open_set(
         g_lab = labels[gallery]
         ids = np.unique(g_lab)
         g_emb = np.ascontiguousarray(emb[gallery], dtype=np.float32)
-        d_imp = dist.pairwise(np.ascontiguousarray(emb[impostor], dtype=np.float32), g_emb)
-        d_gen = dist.pairwise(np.ascontiguousarray(emb[genuine], dtype=np.float32), g_emb)
+        d_imp = dist.pairwise(np.ascontiguousarray(probes[impostor], dtype=np.float32), g_emb)
+        d_gen = dist.pairwise(np.ascontiguousarray(probes[genuine], dtype=np.float32), g_emb)
         sizes = [n for n in GALLERY_SIZES if n < len(ids)] + [len(ids)]
         for n in sizes:
             for _ in range(1 if n == len(ids) else draws):

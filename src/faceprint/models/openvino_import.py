@@ -50,15 +50,18 @@ def _attrs(op: str, data: dict[str, str]) -> dict[str, Any]:
         if any(v != 0 for v in _ints(data.get("output_padding"))):
             raise ValueError("output_padding")
         return {k: _ints(data.get(k)) for k in ("strides", "pads_begin", "pads_end", "dilations")}
-    if op == "AvgPool":
+    if op in ("AvgPool", "MaxPool"):
         if data.get("auto_pad", "explicit") not in ("explicit", "notset"):
             raise ValueError(f"auto_pad {data['auto_pad']!r}")
         rounding = data.get("rounding_type", "floor")
         if rounding not in ("floor", "ceil"):
             raise ValueError(f"rounding_type {rounding!r}")
-        return {"kernel": _ints(data["kernel"]), "strides": _ints(data["strides"]),
+        pool = {"kernel": _ints(data["kernel"]), "strides": _ints(data["strides"]),
                 "pads_begin": _ints(data.get("pads_begin")), "pads_end": _ints(data.get("pads_end")),
-                "exclude_pad": data.get("exclude-pad", "false") == "true", "rounding_type": rounding}
+                "rounding_type": rounding}
+        if op == "MaxPool":
+            return pool
+        return {**pool, "exclude_pad": data.get("exclude-pad", "false") == "true"}
     if op in ("Add", "Multiply"):
         if data.get("auto_broadcast", "numpy") != "numpy":
             raise ValueError(f"auto_broadcast {data['auto_broadcast']!r}")

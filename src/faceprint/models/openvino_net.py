@@ -10,7 +10,8 @@ and Multiply; PReLU's slope per channel (axis 1) or one for all; Convolution pad
 `pads_end` after each spatial axis; GroupConvolution's weights, (groups, out/groups, in/groups, kh, kw) in the IR,
 are stored as PyTorch's (out, in/groups, kh, kw) with a `groups` attribute; AvgPool
 with `exclude-pad` averages over the window's pixels inside the input and rounds its output size down ("floor")
-or up ("ceil").
+or up ("ceil"); MaxPool takes the largest value of each window, padding never counting (as -inf), with the same
+rounding.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from faceprint.models.registry import register_backbone
 
 # The layer types faceprint runs; "Convolution" and "GroupConvolution" may carry a third input, a bias the reader
 # folded in from the Add that followed them.
-OPS = ("Parameter", "Const", "Convolution", "GroupConvolution", "Add", "Multiply", "PReLU", "AvgPool", "Sigmoid",
-       "Result")
+OPS = ("Parameter", "Const", "Convolution", "GroupConvolution", "Add", "Multiply", "PReLU", "AvgPool", "MaxPool",
+       "Sigmoid", "Result")
 
 
 def _pads(attrs: dict[str, Any]) -> tuple[list[int], list[int]]:
@@ -56,6 +57,15 @@ def _avg_pool(x: torch.Tensor, attrs: dict[str, Any]) -> torch.Tensor:
     if begin == end and all(2 * p <= k for p, k in zip(begin, kernel)):
         return F.avg_pool2d(x, kernel, strides, tuple(begin), ceil, count_include_pad=not exclude)
     raise InputError(f"AvgPool with pads {begin} / {end} and kernel {list(kernel)} is not supported")
+
+
+def _max_pool(x: torch.Tensor, attrs: dict[str, Any]) -> torch.Tensor:
+    begin, end = _pads(attrs)
+    kernel, strides = tuple(attrs["kernel"]), tuple(attrs.get("strides", attrs["kernel"]))
+    ceil = attrs.get("rounding_type", "floor") == "ceil"
+    if begin == end and all(2 * p <= k for p, k in zip(begin, kernel)):
+        return F.max_pool2d(x, kernel, strides, tuple(begin), ceil_mode=ceil)
+    raise InputError(f"MaxPool with pads {begin} / {end} and kernel {list(kernel)} is not supported")
 
 
 class OpenVinoNet(nn.Module):
@@ -169,6 +179,8 @@ class OpenVinoNet(nn.Module):
                     v = F.prelu(a[0], slope.reshape(-1))
             elif op == "AvgPool":
                 v = _avg_pool(a[0], attrs)
+            elif op == "MaxPool":
+                v = _max_pool(a[0], attrs)
             elif op == "Sigmoid":
                 v = torch.sigmoid(a[0])
             else:  # Result

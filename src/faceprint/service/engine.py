@@ -27,6 +27,7 @@ import numpy as np
 
 from faceprint.applications.audit import Actor
 from faceprint.data.images import ImageReadError, ImageTooLargeError, decode_image
+from faceprint.detection.registry import DEFAULT_DETECTOR
 from faceprint.errors import InputError
 from faceprint.service.piles import MAX_FACES, NotInPileError, Piles
 from faceprint.service.schemas import (
@@ -62,7 +63,7 @@ class ServiceSettings:
     timeout_s: float = 60.0
     max_queue: int = 32  # requests waiting or running on the engine at once (503 with Retry-After past it)
     max_files: int = MAX_FILES
-    detector: str = "mtcnn"  # "mtcnn" or "yunet"
+    detector: str = DEFAULT_DETECTOR  # a name in faceprint.detection.registry
     thumbnails: bool = True  # serve 160 px face thumbnails of the gallery's stored crops to key holders
 
 
