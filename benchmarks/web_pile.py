@@ -4,7 +4,7 @@ clusters are on the page, until every thumbnail has loaded, the requests it took
 page match the people (pairwise precision / recall / F1 against the photos' names, scoring each photo's first face
 in the detector's order and leaving its other faces, mostly LFW's background people, unscored).
 
-    python benchmarks/web_pile.py [--photos 300] [--detector mtcnn]
+    python benchmarks/web_pile.py [--photos 300] [--detector yunet]
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def main() -> None:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--photos", type=int, default=300)
-    ap.add_argument("--detector", default="mtcnn")
+    ap.add_argument("--detector", default="yunet")  # the default detector (issue 36)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
