@@ -1,4 +1,4 @@
-"""Reading the CPU's bfloat16 support from /proc/cpuinfo text."""
+"""Process-level settings: the CPU's bfloat16 support read from /proc/cpuinfo text, and the threads a process uses."""
 
 from __future__ import annotations
 
@@ -20,3 +20,22 @@ def test_no_flags_line_means_unknown():
     assert cpu_has_native_bf16("Processor\t: ARMv7\n") is None
     assert cpu_has_native_bf16("") is None
 
+
+
+def test_set_threads_one_limits_blas_too():
+    """A one-thread worker must not run numpy's BLAS on every core: OpenBLAS's spinning threads cost two workers on
+    two cores 3.6x (issue 36). Checked in a fresh process, so this one keeps its own settings."""
+    import subprocess
+    import sys
+
+    code = """
+import numpy
+from threadpoolctl import threadpool_info
+from faceprint.utils.runtime import set_threads
+set_threads(1)
+blas = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+assert blas and set(blas) == {1}, blas
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

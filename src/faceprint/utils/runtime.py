@@ -57,14 +57,16 @@ def set_threads(threads: int | None) -> int:
     busy threads: 95 against 347 LFW photos/s (benchmarks/detection.py, issue 36)."""
     from faceprint.utils.onnx import set_default_threads
 
-    n = threads or len(os.sched_getaffinity(0))
+    cores = len(os.sched_getaffinity(0))
+    n = threads or cores
     set_default_threads(n)
-    try:
-        from threadpoolctl import threadpool_limits
+    if n < cores:  # BLAS takes every core by default; only fewer needs telling (9 ms: not on every command's start)
+        try:
+            from threadpoolctl import threadpool_limits
 
-        threadpool_limits(n, user_api="blas")  # stays in force for the process
-    except ImportError:  # a core without it: BLAS keeps its own default
-        pass
+            threadpool_limits(n, user_api="blas")  # stays in force for the process
+        except ImportError:  # a core without it: BLAS keeps its own default
+            pass
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)
     return n
