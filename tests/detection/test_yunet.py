@@ -135,6 +135,16 @@ def test_detector_option_through_the_commands(tmp_path):
     assert json.loads((dst / "alignment.json").read_text())["detector"] == "yunet"
     r = _faceprint("align", str(src), str(dst), "--detector", "mtcnn", "--no-progress", "--workers", "1")
     assert r.returncode == 2 and "by yunet" in r.stderr, r.stderr
+    # nor with the same detector's other points: a YuNet folder recorded before its points came from O-Net (no
+    # "landmarks" in the record: its own points, mapped) is not continued with O-Net's
+    rec = json.loads((dst / "alignment.json").read_text())
+    assert rec["landmarks"] == "onet-flip"
+    (dst / "alignment.json").write_text(json.dumps({k: v for k, v in rec.items() if k != "landmarks"}))
+    r = _faceprint("align", str(src), str(dst), "--detector", "yunet", "--no-progress", "--workers", "1")
+    assert r.returncode == 2 and "'mapped'" in r.stderr and "'onet-flip'" in r.stderr, r.stderr
+    (dst / "alignment.json").write_text(json.dumps(rec))
+    r = _faceprint("align", str(src), str(dst), "--detector", "yunet", "--no-progress", "--workers", "1")
+    assert r.returncode == 0 and "0 aligned now, 2 done before" in r.stdout, r.stdout + r.stderr
     # an embeddings file says which detector found its faces
     r = _faceprint("embed", str(src), "--out", str(tmp_path / "e.npz"), "--detector", "yunet", "--no-progress")
     assert r.returncode == 0, r.stderr

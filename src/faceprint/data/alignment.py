@@ -35,6 +35,21 @@ def recorded_detector(root: str | Path) -> str:
         raise InputError(f"{f}: not an alignment record ({e})") from None
 
 
+def recorded_points(root: str | Path) -> str | None:
+    """Where the five points of ROOT's faces came from, for a detector that has a choice (YuNet: "onet-flip", ...;
+    a YuNet folder recorded before issue 36 used its own points mapped: "mapped"); None for MTCNN."""
+    f = Path(root) / ALIGNMENT_RECORD
+    try:
+        rec = json.loads(f.read_text()) if f.is_file() else {}
+    except (OSError, ValueError) as e:
+        raise InputError(f"{f}: not an alignment record ({e})") from None
+    if not isinstance(rec, dict):
+        raise InputError(f"{f}: not an alignment record")
+    if "landmarks" in rec:
+        return None if rec["landmarks"] is None else str(rec["landmarks"])
+    return "mapped" if rec.get("detector") == "yunet" else None
+
+
 def read_alignment(root: str | Path) -> dict[str, Any]:
     """The alignment of the faces in ROOT: its record, else LFW-style crops (as LFW and the CelebA sets are)."""
     return recorded_alignment(root) or dict(LFW_CROPS)

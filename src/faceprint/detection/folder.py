@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from faceprint.data.alignment import recorded_alignment, recorded_detector, write_alignment
+from faceprint.data.alignment import recorded_alignment, recorded_detector, recorded_points, write_alignment
 from faceprint.data.images import ImageReadError, is_image_file, read_image
 from faceprint.detection.alignment import ALIGNMENTS, align_face
 from faceprint.detection.detector import Face, select_faces
@@ -107,7 +107,7 @@ def align_folder(src: str | Path, dst: str | Path, method: str = "lfw", size: in
     n such processes (on one machine or several sharing DST) together write what one would, and any later run
     (sharded or not) reads every manifest and skips what is done.
     """
-    from faceprint.detection.registry import DEFAULT_DETECTOR
+    from faceprint.detection.registry import DEFAULT_DETECTOR, make_detector
 
     detector = detector or DEFAULT_DETECTOR
     index, count = parse_shard(shard)
@@ -119,13 +119,17 @@ def align_folder(src: str | Path, dst: str | Path, method: str = "lfw", size: in
     dst.mkdir(parents=True, exist_ok=True)
     settings = {"method": method, "size": size, "margin": margin, "select": select, "min_face": min_face,
                 "detector": detector}
+    points = make_detector(detector, min_face).settings().get("landmarks")  # YuNet's: where its points come from
     if recorded_alignment(dst) is None:  # shards starting together all write the same record, each atomically
         write_alignment(dst, method, size, margin, select=select, min_face=min_face, source=str(src),
-                        detector=detector)
+                        detector=detector, landmarks=points)
     old = recorded_alignment(dst)
     if old != {"method": method, "size": size, "margin": float(margin)} or recorded_detector(dst) != detector:
         raise InputError(f"{dst} was aligned with {old} by {recorded_detector(dst)}; use the same settings and "
                          "detector, or another folder")
+    if recorded_points(dst) != points:  # the same detector name, other points: the crops would not match
+        raise InputError(f"{dst} was aligned by {detector} with its points from {recorded_points(dst)!r}, and this "
+                         f"faceprint takes them from {points!r}; align into another folder")
     manifest = dst / ("manifest.jsonl" if count == 1 else f"manifest.shard-{index}-of-{count}.jsonl")
     done: set[str] = set()
     for m in sorted(dst.glob("manifest*.jsonl")):
@@ -154,8 +158,6 @@ def align_folder(src: str | Path, dst: str | Path, method: str = "lfw", size: in
         if str(stale).rsplit(".tmp", 1)[0] in pending:
             stale.unlink(missing_ok=True)
     if debug:
-        from faceprint.detection.registry import make_detector
-
         (dst / "debug").mkdir(exist_ok=True)
         det = make_detector(detector, min_face)
         for p in files[:debug]:
