@@ -26,25 +26,27 @@ def recorded_alignment(root: str | Path) -> dict[str, Any] | None:
         raise InputError(f"{f}: not an alignment record ({e})") from None
 
 
-def recorded_detector(root: str | Path) -> str:
-    """The face detector `align_folder` used for ROOT (records made before there was a choice: MTCNN)."""
-    f = Path(root) / ALIGNMENT_RECORD
-    try:
-        return str(json.loads(f.read_text()).get("detector", "mtcnn")) if f.is_file() else "mtcnn"
-    except (OSError, ValueError, AttributeError) as e:
-        raise InputError(f"{f}: not an alignment record ({e})") from None
-
-
-def recorded_points(root: str | Path) -> str | None:
-    """Where the five points of ROOT's faces came from, for a detector that has a choice (YuNet: "onet-flip", ...;
-    a YuNet folder recorded before issue 36 used its own points mapped: "mapped"); None for MTCNN."""
+def _record(root: str | Path) -> dict[str, Any]:
+    """ROOT's record as written, {} where there is none."""
     f = Path(root) / ALIGNMENT_RECORD
     try:
         rec = json.loads(f.read_text()) if f.is_file() else {}
     except (OSError, ValueError) as e:
         raise InputError(f"{f}: not an alignment record ({e})") from None
     if not isinstance(rec, dict):
-        raise InputError(f"{f}: not an alignment record")
+        raise InputError(f"{f}: not an alignment record (not an object)")
+    return rec
+
+
+def recorded_detector(root: str | Path) -> str:
+    """The face detector `align_folder` used for ROOT (records made before there was a choice: MTCNN)."""
+    return str(_record(root).get("detector", "mtcnn"))
+
+
+def recorded_points(root: str | Path) -> str | None:
+    """Where the five points of ROOT's faces came from, for a detector that has a choice (YuNet: "onet-flip", ...;
+    a YuNet folder recorded before issue 36 used its own points mapped: "mapped"); None for MTCNN."""
+    rec = _record(root)
     if "landmarks" in rec:
         return None if rec["landmarks"] is None else str(rec["landmarks"])
     return "mapped" if rec.get("detector") == "yunet" else None

@@ -119,7 +119,8 @@ def align_folder(src: str | Path, dst: str | Path, method: str = "lfw", size: in
     dst.mkdir(parents=True, exist_ok=True)
     settings = {"method": method, "size": size, "margin": margin, "select": select, "min_face": min_face,
                 "detector": detector}
-    points = make_detector(detector, min_face).settings().get("landmarks")  # YuNet's: where its points come from
+    det = make_detector(detector, min_face)
+    points = det.settings().get("landmarks")  # YuNet's: where its points come from
     if recorded_alignment(dst) is None:  # shards starting together all write the same record, each atomically
         write_alignment(dst, method, size, margin, select=select, min_face=min_face, source=str(src),
                         detector=detector, landmarks=points)
@@ -159,7 +160,6 @@ def align_folder(src: str | Path, dst: str | Path, method: str = "lfw", size: in
             stale.unlink(missing_ok=True)
     if debug:
         (dst / "debug").mkdir(exist_ok=True)
-        det = make_detector(detector, min_face)
         for p in files[:debug]:
             img = read_image(p)
             draw_faces(img, det.detect([img])[0], dst / "debug" / f"{p.parent.name}_{p.stem}.png")

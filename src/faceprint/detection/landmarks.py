@@ -1,10 +1,10 @@
 """Five points for a face a detector has boxed, from a small landmark network run on the box: how YuNet's boxes get
 points as good as MTCNN's (issue 36; the measurements are in docs/benchmarks.md).
 
-Two networks, each a 48 x 48 crop in and five points out, all faces of a batch of photos in one run:
+Two networks, each a 48 x 48 crop in and five points out, given all faces of a batch of photos at once:
 - "onet": MTCNN's own O-Net (shipped for MTCNN: weights/onet.onnx). In MTCNN it sees R-Net's squared box; here it sees
   a square placed from the detector's box by a fitted rule (centre shifted and side scaled by fractions of the box's
-  width and height, `box_rule` in weights/yunet_landmarks.json, fitted on the CelebA subset by
+  width and height, `onet_box_rule` in weights/yunet_landmarks.json, fitted on the CelebA subset by
   benchmarks/yunet_landmarks.py), so that it sees what R-Net would have given it, and gives MTCNN's points, for which
   faceprint's alignments and the models calibrated on them were made.
 - "intel": Intel's landmarks-regression-retail-0009 (Open Model Zoo, Apache-2.0: weights/LICENSE-landmarks-0009),
