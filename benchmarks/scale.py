@@ -56,6 +56,11 @@ def grown_set(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """n faces: the real set, then copies of it with the signs of random halves of its principal components
     flipped (see the module's text), filled in place."""
     real, labels = real_set()
+    return grow(real, labels, n, seed)
+
+
+def grow(real: np.ndarray, labels: np.ndarray, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """grown_set from any real embeddings and their integer person labels."""
     rng = np.random.default_rng(seed)
     mean = real.mean(0)
     _, _, comps = np.linalg.svd(real - mean, full_matrices=False)  # principal directions, rows

@@ -22,24 +22,7 @@ def _blobs(rng, ids, per, spread, d=16):
 def _constrained_average_linkage(x: np.ndarray, t: float, groups: np.ndarray) -> np.ndarray:
     """The definition, one merge at a time: join the two closest clusters (mean of all their pairwise squared L2
     distances) among those that hold no two faces of one group, while that distance is below t."""
-    d = ((x[:, None].astype(np.float64) - x[None]) ** 2).sum(-1)
-    clusters = [[i] for i in range(len(x))]
-    while True:
-        best, pair = np.inf, None
-        for a, b in itertools.combinations(range(len(clusters)), 2):
-            if set(groups[clusters[a]]) & set(groups[clusters[b]]):
-                continue
-            m = d[np.ix_(clusters[a], clusters[b])].mean()
-            if m < best:
-                best, pair = m, (a, b)
-        if pair is None or best >= t:
-            break
-        a, b = pair
-        clusters[a] += clusters.pop(b)
-    labels = np.empty(len(x), np.int64)
-    for c, members in enumerate(clusters):
-        labels[members] = c
-    return labels
+    return _continued(x, t, groups, np.full(len(x), -1), np.zeros(len(x), bool))
 
 
 def _apart(labels: np.ndarray, groups: np.ndarray) -> bool:
@@ -112,3 +95,52 @@ def test_kmeans_through_cluster_keeps_faces_of_a_photo_apart():
     groups = np.arange(len(x)) % 20
     res = cluster(x, "kmeans", k=6, groups=groups)
     assert _apart(res.labels, groups) and res.n_clusters >= 6
+
+
+def _continued(x: np.ndarray, t: float, groups: np.ndarray, start: np.ndarray, locked: np.ndarray) -> np.ndarray:
+    """_constrained_average_linkage going on from `start`'s clusters (-1: alone), never merging two clusters that
+    each hold a locked face."""
+    d = ((x[:, None].astype(np.float64) - x[None]) ** 2).sum(-1)
+    clusters = [list(np.flatnonzero(start == s)) for s in np.unique(start[start >= 0])]
+    clusters += [[i] for i in np.flatnonzero(start < 0)]
+    while True:
+        best, pair = np.inf, None
+        for a, b in itertools.combinations(range(len(clusters)), 2):
+            if set(groups[clusters[a]]) & set(groups[clusters[b]]):
+                continue
+            if locked[clusters[a]].any() and locked[clusters[b]].any():
+                continue
+            m = d[np.ix_(clusters[a], clusters[b])].mean()
+            if m < best:
+                best, pair = m, (a, b)
+        if pair is None or best >= t:
+            break
+        a, b = pair
+        clusters[a] += clusters.pop(b)
+    labels = np.empty(len(x), np.int64)
+    for c, members in enumerate(clusters):
+        labels[members] = c
+    return labels
+
+
+@pytest.mark.parametrize("seed, spread, t", [(0, 0.6, 0.7), (3, 0.9, 0.9), (4, 1.2, 1.2)])
+def test_going_on_from_earlier_clusters_with_locked_ones_is_the_definition(seed, spread, t):
+    """A library's grouping: earlier clusters (some of them named, i.e. locked) plus new faces, on a graph of every
+    pair, gives the one-merge-at-a-time partition that starts from those clusters."""
+    rng = np.random.default_rng(seed)
+    x, truth = _blobs(rng, 10, 5, spread)
+    groups = rng.integers(0, 30, len(x))
+    start = np.where(rng.random(len(x)) < 0.6, truth, -1)  # 60% of faces already sorted (by their person)
+    start[(start == 1) | (start == 2)] = 1  # one earlier cluster wrongly holds two people: never split again
+    locked = np.isin(start, [0, 3, 4])  # three named people
+    # an earlier cluster may hold two faces of one photo (a person the user merged): keep that in the reference
+    ref = _continued(x, t, groups, start, locked)
+    every = np.array([[j for j in range(len(x)) if j != i] for i in range(len(x))])
+    got = average_linkage(x, t, neighbours=every, cannot_link=cannot_link_pairs(groups), start=start, locked=locked)
+    assert clustering_report(ref, got).ari == 1.0 and len(np.unique(got)) == len(np.unique(ref))
+    for s in np.unique(start[start >= 0]):  # earlier clusters stay whole
+        assert len(np.unique(got[start == s])) == 1
+    named = [np.unique(got[start == s])[0] for s in (0, 3, 4)]
+    assert len(set(named)) == 3  # named people never merge
+    free = average_linkage(x, t, neighbours=every)
+    assert clustering_report(ref, free).ari < 1.0  # starting clusters and locks change the answer: the test bites

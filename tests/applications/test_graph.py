@@ -71,3 +71,22 @@ def test_cluster_switches_to_the_graph_past_the_matrix_limit(monkeypatch):
     assert AGGLOMERATIVE_MAX == 20_000
     with pytest.raises(ValueError, match="needs the squared L2 distance"):
         cluster(x, threshold=0.6, distance="l2")
+
+
+def test_near_graph_is_the_k_nn_graph_cut_at_the_radius():
+    """The neighbours average linkage needs (within its cut) without ranking whole rows: the same as the k-NN table
+    with every neighbour at or past the radius dropped."""
+    from faceprint.applications.graph import near_graph
+
+    rng = np.random.default_rng(3)
+    x, _ = _blobs(rng, 40, 6, 0.8)
+    x = np.concatenate([x, x[:5]])  # exact duplicates: at distance 0, tied
+    for k, within in ((5, 0.6), (32, 0.9), (3, 2.5)):
+        d, nb = knn_graph(x, k)
+        want = [sorted(int(j) for j, dj in zip(nb[i], d[i]) if dj < within and j >= 0) for i in range(len(x))]
+        got = near_graph(x, k, within, block=7, tile=50)
+        assert [sorted(int(j) for j in row if j >= 0) for row in got] == want
+        some = np.array([3, 50, 0, 241, 3])  # only these faces' lists (a library's unsorted faces)
+        part = near_graph(x, k, within, rows=some, block=2, tile=64)
+        assert [sorted(int(j) for j in row if j >= 0) for row in part] == [
+            want[i] if i in some else [] for i in range(len(x))]

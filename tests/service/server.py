@@ -20,12 +20,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _serve(gallery: Path, *extra: str, env_keys: str | None = KEY, wait: bool = True):  # type: ignore[no-untyped-def]
+def _serve(gallery: Path | str, *extra: str, env_keys: str | None = KEY, wait: bool = True,  # type: ignore[no-untyped-def]
+           store: str = "--gallery"):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "FACEPRINT_API_KEYS"}
     if env_keys is not None:
         env["FACEPRINT_API_KEYS"] = env_keys
-    proc = subprocess.Popen([sys.executable, "-m", "faceprint", "serve", "--gallery", str(gallery), "--port",
+    proc = subprocess.Popen([sys.executable, "-m", "faceprint", "serve", store, str(gallery), "--port",
                              str(port), *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     if wait:

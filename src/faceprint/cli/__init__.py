@@ -175,11 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--lfw", help="also evaluate on LFW: the folder holding lfw-deepfunneled/ and protocol/")
     d.set_defaults(func=cmd_demo)
 
-    from faceprint.cli import evaluate, gallery, imports, jobs, serve
+    from faceprint.cli import evaluate, gallery, imports, jobs, library, serve
 
     evaluate.add_parsers(sub)
     jobs.add_parsers(sub)
     gallery.add_parsers(sub)
+    library.add_parsers(sub)
     imports.add_parsers(sub)
     serve.add_parsers(sub)
 

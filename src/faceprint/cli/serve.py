@@ -29,7 +29,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise UserError(f"--insecure-no-auth only listens on loopback ({', '.join(LOOPBACK)}), not {args.host}")
     if args.max_queue < 1 or args.timeout <= 0:
         raise UserError("--max-queue must be at least 1 and --timeout above 0")
-    settings = ServiceSettings(gallery=args.gallery, model=args.model, api_keys=keys,
+    if (args.gallery is None) == (args.library is None):
+        raise UserError("give --gallery G.db (a gallery of enrolled people) or --library L.db (a photo library made "
+                        "by `faceprint library scan`), one of the two")
+    if args.library is not None:
+        from faceprint.cli.common import check_gallery_arg
+
+        check_gallery_arg(args.library, create=False)
+    settings = ServiceSettings(gallery=args.gallery or args.library, library=args.library is not None,
+                               model=args.model, api_keys=keys,
                                max_body_bytes=int(args.max_body_mb * 2**20), max_pixels=args.max_pixels,
                                timeout_s=args.timeout, max_queue=args.max_queue, detector=args.detector,
                                thumbnails=not args.no_thumbnails)
@@ -38,7 +46,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     scopes = ", ".join(f"{sum(k.scope == s for k in keys)} {s}" for s in ("read", "write", "admin")
                        if any(k.scope == s for k in keys))
-    print(f"faceprint serve: gallery {redact(args.gallery)}, http://{args.host}:{args.port} "
+    what = f"library {redact(args.library)}" if args.library else f"gallery {redact(args.gallery)}"
+    print(f"faceprint serve: {what}, http://{args.host}:{args.port} "
           f"({f'API keys: {scopes}' if keys else 'NO AUTH, loopback only'}); open that address in a browser "
           "for the web page", flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
@@ -48,8 +57,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="the three jobs over HTTP (embed, verify, enroll, identify, people, health)")
-    p.add_argument("--gallery", required=True, help="the gallery `enroll` writes: a SQLite file, or a PostgreSQL "
-                                                    "database as postgresql://user@host/db (replicas share it)")
+    p.add_argument("--gallery", help="the gallery `enroll` writes: a SQLite file, or a PostgreSQL database as "
+                                     "postgresql://user@host/db (replicas share it)")
+    p.add_argument("--library", help="instead of --gallery: a photo library made by `faceprint library scan` (its "
+                                     "named people are the gallery; the page gains its Library view)")
     add_model_option(p)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)

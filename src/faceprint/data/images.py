@@ -70,8 +70,38 @@ def max_pixels() -> int:
         return DEFAULT_MAX_PIXELS
 
 
-def _decode(source: str | Path | BinaryIO, name: str | Path, limit: int | None) -> np.ndarray:
+HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis")
+_heif: list[bool] = []  # [whether pillow-heif's opener is registered], once tried
+
+
+def _is_heif(source: BinaryIO) -> bool:
+    """An ISO-BMFF 'ftyp' box of a HEIF brand (HEIC from phones, AVIF) at the start of the file."""
+    head = source.read(12)
+    source.seek(0)
+    return head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS
+
+
+def _heif_opener(name: str | Path) -> None:
+    """Pillow reads HEIC/HEIF only through pillow-heif's plugin: registered on the first such photo."""
+    if not _heif:
+        try:
+            import pillow_heif
+
+            # libheif decodes on threads of its own by default; a process that forks workers later (align_many)
+            # must not hold a lock in one of them at the fork: decode on the calling thread
+            pillow_heif.options.DECODE_THREADS = 1
+            pillow_heif.register_heif_opener()
+            _heif.append(True)
+        except ImportError:
+            _heif.append(False)
+    if not _heif[0]:
+        raise ImageReadError(name, "a HEIC/HEIF photo, which needs pillow-heif: pip install 'faceprint[heif]'")
+
+
+def _decode(source: BinaryIO, name: str | Path, limit: int | None) -> np.ndarray:
     limit = max_pixels() if limit is None else limit
+    if _is_heif(source):
+        _heif_opener(name)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow warns on odd EXIF; the image itself is still fine

@@ -95,6 +95,10 @@ class OnnxModel(Embedder):
             raise ModelFileError(f"{path}: its network graph cannot be loaded ({first})") from None
         return cls(config, mf.fingerprint, sess, mf.network_io.get("input", "faces"), mf, path)
 
+    def recipe(self) -> tuple[Any, dict] | None:
+        """How a worker process makes this model again (`maker(**kwargs, threads=1)`), when it came from a file."""
+        return None if self.path is None else (OnnxModel.from_file, {"path": self.path})
+
     @classmethod
     def from_export(cls, path: str | Path, threads: int | None = None) -> OnnxModel:
         """An `.onnx` file written by `faceprint export`, with its description `<file>.json` beside it."""

@@ -27,12 +27,13 @@ from faceprint.applications.identification import (
     GalleryError,
     UnknownPersonError,
 )
+from faceprint.applications.library.store import NameTakenError, NotFoundInLibrary
 from faceprint.data.images import ImageReadError, ImageTooLargeError
 from faceprint.errors import FaceprintError, ModelMismatchError
 from faceprint.service.auth import KeyCheck, check_routes, read_api_keys
 from faceprint.service.engine import Engine, NoFaceError, Overloaded, ServiceSettings, TimedOut
 from faceprint.service.piles import NotInPileError, PileError
-from faceprint.service.routes import faces, gallery, page, people, piles
+from faceprint.service.routes import faces, gallery, library, page, people, piles
 
 __all__ = ["LOOPBACK", "Engine", "ServiceSettings", "create_app", "read_api_keys"]
 log = logging.getLogger("faceprint.serve")
@@ -52,6 +53,7 @@ SECURITY_HEADERS = {
 STATUS: list[tuple[type[BaseException], int]] = [
     (ImageTooLargeError, 413), (ImageReadError, 400), (NoFaceError, 422), (PileError, 404), (NotInPileError, 409),
     (UnknownPersonError, 404), (EmptyGalleryError, 404), (EnrolledAsOtherError, 409), (ModelMismatchError, 409),
+    (NotFoundInLibrary, 404), (NameTakenError, 409),
     (GalleryError, 409), (FaceprintError, 400),
 ]
 
@@ -118,7 +120,7 @@ def create_app(settings: ServiceSettings, engine: Engine | None = None) -> Any:
                   description="FaceNet embeddings: verification, identification and a gallery of people. Every "
                               "route but /health needs X-API-Key; `x-faceprint-scope` says which scope.")
     app.state.engine, app.state.fingerprint = engine, fingerprint
-    for area in (page, faces, people, piles, gallery):
+    for area in (page, faces, people, piles, gallery, library):
         app.include_router(area.router)
     check_routes(app, check)
 

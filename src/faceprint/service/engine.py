@@ -42,6 +42,11 @@ from faceprint.service.schemas import (
     Face,
     Identified,
     IdentifyResponse,
+    LibraryChanged,
+    LibraryFace,
+    LibraryFaces,
+    LibraryPeople,
+    LibraryPerson,
     Limits,
     PeopleResponse,
     Person,
@@ -65,6 +70,7 @@ class ServiceSettings:
     max_files: int = MAX_FILES
     detector: str = DEFAULT_DETECTOR  # a name in faceprint.detection.registry
     thumbnails: bool = True  # serve 160 px face thumbnails of the gallery's stored crops to key holders
+    library: bool = False  # the gallery is a photo library made by `faceprint library scan`: serve its routes
 
 
 class Overloaded(Exception):
@@ -183,8 +189,14 @@ class Engine:
         model = faceprint.load(self.settings.model)
         every = Pipeline(model, select="all", detector=self.settings.detector)
         best = Pipeline(model, select="best", detector=every.aligner.detector)  # one detector for both
-        self._state.update(model=model, pipe_all=every, pipe_best=best,
-                           gallery=faceprint.open_gallery(self.settings.gallery, model, create=True))
+        if self.settings.library:
+            from faceprint.applications.library import open_library
+
+            gallery = open_library(self.settings.gallery, model.fingerprint, model.config.embedding_size,
+                                   model.distance, create=False)
+        else:
+            gallery = faceprint.open_gallery(self.settings.gallery, model, create=True)
+        self._state.update(model=model, pipe_all=every, pipe_best=best, gallery=gallery)
         return model.fingerprint
 
     async def run(self, fn: Any, *args: Any) -> Any:
@@ -299,7 +311,89 @@ class Engine:
         st = self.settings
         return Limits(max_files=st.max_files, max_body_bytes=st.max_body_bytes, max_pixels=st.max_pixels,
                       model=self._state["model"].fingerprint,
-                      thumbnails=st.thumbnails and self.gallery.crops_policy == "keep", scope=scope, label=label)
+                      thumbnails=st.thumbnails and self.gallery.crops_policy == "keep", scope=scope, label=label,
+                      library=st.library)
+
+    # -- the photo library (`serve --library`) ---------------------------------------------------------------------
+    def _library(self) -> Any:
+        if not self.settings.library:
+            from faceprint.applications.library.store import NotFoundInLibrary
+
+            raise NotFoundInLibrary("this service serves a gallery, not a photo library (`faceprint serve --library`)")
+        return self.gallery
+
+    def lib_people(self, offset: int, limit: int, hidden: bool) -> LibraryPeople:
+        lib = self._library()
+        people = lib.people(offset, limit, hidden=hidden)
+        total = lib.count_people(hidden)
+        s = lib.summary()
+        return LibraryPeople(total=total, offset=offset, people=[LibraryPerson(**vars(p)) for p in people],
+                             named=s["named"], suggested=s["suggested"], unassigned=s["unassigned"],
+                             photos=s["photos"])
+
+    def lib_faces(self, person: int | None, offset: int, limit: int) -> LibraryFaces:
+        lib = self._library()
+        if person is not None:
+            lib._person(person)  # 404 for no such person
+        total, faces = lib.faces_of(person, offset, limit)
+        return LibraryFaces(total=total, offset=offset, faces=[LibraryFace(**f) for f in faces])
+
+    def lib_thumbnail(self, face: int) -> bytes:
+        from faceprint.applications.library.store import NotFoundInLibrary
+        from faceprint.detection.crops import thumbnail
+
+        crop = self._library().crop(face) if self.settings.thumbnails else None
+        if crop is None:
+            raise NotFoundInLibrary(f"no face image for face {face}")
+        return thumbnail(crop)
+
+    def lib_photo(self, face: int, side: int = 1600) -> bytes:
+        """The photo a face is in, read from the library's folder (never a path the client gave)."""
+        import io
+        from pathlib import Path
+
+        from PIL import Image
+
+        from faceprint.applications.library.store import NotFoundInLibrary
+        from faceprint.data.images import read_image
+
+        lib = self._library()
+        rel = lib.photo_of(face) if self.settings.thumbnails else None
+        root = Path(lib.root).resolve()
+        path = (root / rel).resolve() if rel else None
+        if path is None or not path.is_relative_to(root) or not path.is_file():
+            raise NotFoundInLibrary(f"no photo for face {face} (moved or gone since the last scan?)")
+        im = Image.fromarray(read_image(path))
+        im.thumbnail((side, side))
+        buf = io.BytesIO()
+        im.save(buf, format="JPEG", quality=88)
+        return buf.getvalue()
+
+    def lib_name(self, person: int, name: str, actor: Actor | None = None) -> LibraryChanged:
+        with self.work.committing():
+            self._library().name(person, name, actor=actor)
+        return LibraryChanged(person=person, change=f"person {person} is {name}")
+
+    def lib_merge(self, people: list[int], actor: Actor | None = None) -> LibraryChanged:
+        with self.work.committing():
+            into = self._library().merge(people, actor=actor)
+        return LibraryChanged(person=into, change=f"merged into person {into}")
+
+    def lib_remove(self, face: int, not_a_face: bool, actor: Actor | None = None) -> LibraryChanged:
+        with self.work.committing():
+            pid = self._library().remove_face(face, not_a_face=not_a_face, actor=actor)
+        return LibraryChanged(person=None, change=f"face {face} " + ("is not a face" if not_a_face else
+                                                                      f"moved out of person {pid}"))
+
+    def lib_assign(self, face: int, name: str, actor: Actor | None = None) -> LibraryChanged:
+        with self.work.committing():
+            pid = self._library().assign(face, name, actor=actor)
+        return LibraryChanged(person=pid, change=f"face {face} is {name}")
+
+    def lib_hide(self, person: int, hidden: bool, actor: Actor | None = None) -> LibraryChanged:
+        with self.work.committing():
+            self._library().hide(person, hidden, actor=actor)
+        return LibraryChanged(person=person, change=f"person {person} {'hidden' if hidden else 'shown'}")
 
     def portrait(self, name: str) -> bytes | None:
         from faceprint.applications.identification import UnknownPersonError

@@ -81,6 +81,7 @@ class Limits(BaseModel):
     thumbnails: bool  # whether people have face thumbnails (the gallery keeps face crops, and serving them is on)
     scope: str  # what the key that asked may do: read, write or admin (the page hides what it may not)
     label: str  # the key's label, as the audit trail records it (never the key)
+    library: bool = False  # the service serves a photo library (`faceprint serve --library`): the /library routes
 
 
 class PileCreated(BaseModel):
@@ -153,3 +154,59 @@ class Problem(BaseModel):
     """Every answer that is not 2xx: one line for a person (`detail`), or the list of fields that failed validation."""
 
     detail: str | list[dict[str, Any]]
+
+
+# -- the photo library (`faceprint serve --library L.db`) -------------------------------------------------------------
+class LibraryPerson(BaseModel):
+    id: int
+    name: str | None  # None: a suggestion, not named yet
+    hidden: bool
+    faces: int
+    photos: int
+    cover: int | None  # a face to show for them (GET /library/faces/{id}/thumbnail)
+
+
+class LibraryPeople(BaseModel):
+    total: int  # people in the list (all of them, not only this page)
+    offset: int
+    people: list[LibraryPerson]
+    named: int
+    suggested: int
+    unassigned: int  # faces in no person: the queue to work through
+    photos: int
+
+
+class LibraryFace(BaseModel):
+    id: int
+    photo: str  # relative to the library's folder
+    box: list[float]  # x1, y1, x2, y2 in the photo as shown
+    width: int  # the photo's size as shown
+    height: int
+    taken: str | None
+
+
+class LibraryFaces(BaseModel):
+    total: int
+    offset: int
+    faces: list[LibraryFace]
+
+
+class LibraryName(BaseModel):
+    name: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN)
+
+
+class LibraryMerge(BaseModel):
+    people: list[int] = Field(min_length=2, max_length=1000)  # into the first
+
+
+class LibraryRemove(BaseModel):
+    not_a_face: bool = False
+
+
+class LibraryHide(BaseModel):
+    hidden: bool = True
+
+
+class LibraryChanged(BaseModel):
+    person: int | None  # the person the change left the face or people in (None: no person)
+    change: str

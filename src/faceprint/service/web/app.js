@@ -118,7 +118,9 @@ async function signIn(key) {
   $("app").hidden = $("nav").hidden = $("session").hidden = false;
   $("model").textContent = `model ${limits.model} · ${limits.label} (${limits.scope})`;
   // a key that may only read sees people and identify; enrolling and sorting need write, deleting needs admin
-  for (const id of ["enroll", "pile", "nav-enroll", "nav-pile"]) $(id).hidden = !may("write");
+  for (const id of ["enroll", "pile", "nav-enroll", "nav-pile"]) $(id).hidden = !may("write") || limits.library;
+  for (const id of ["library", "lib-queue", "nav-library"]) $(id).hidden = !limits.library;
+  if (limits.library) await libReset();
   await loadPeople();
   return true;
 }
@@ -130,6 +132,7 @@ function signOut(message) {
   sessionStorage.removeItem(KEY);
   limits = null; // nothing seen under the key stays on the page
   for (const id of ["people-list", "names", "enroll-result", "identify-result", "clusters"]) put($(id));
+  libSignOut();
   for (const url of thumbs.values()) URL.revokeObjectURL(url);
   thumbs.clear();
   if (preview) { URL.revokeObjectURL(preview); preview = null; }
@@ -193,7 +196,7 @@ function personCard(p) {
   });
   card.append(face, el("div", { class: "name", text: p.name }),
     el("div", { class: "muted", text: `${p.faces} face${p.faces === 1 ? "" : "s"}` }));
-  if (may("admin")) card.append(del);
+  if (may("admin") && !limits.library) card.append(del); // a library's people are corrected in its view
   return card;
 }
 
@@ -445,6 +448,287 @@ async function regroup() {
   try { await showClusters(); } catch (err) { if (!err.stale) $("pile-error").textContent = err.message; }
 }
 
+// -- the photo library (`faceprint serve --library`): people in pages, a person's faces, the queue, the viewer ------
+const LIB_PAGE = 60; // people per request: 10,000 people arrive as the list is scrolled, never at once
+const FACE_PAGE = 100;
+const lib = { gen: 0, offset: 0, total: 0, loading: false, selected: new Set(), person: null, faces: 0,
+  facesTotal: 0, queue: 0, queueTotal: 0, photo: null };
+
+function libLabel(p) { return p.name !== null ? p.name : `Suggested person ${p.id}`; }
+function plural(n, one, many) { return `${n} ${n === 1 ? one : many}`; }
+
+async function libReset() {
+  lib.gen++;
+  lib.offset = 0; lib.total = 0; lib.loading = false;
+  lib.selected.clear();
+  libMergeButton();
+  put($("lib-people"));
+  $("lib-error").textContent = "";
+  await libMore();
+  await queueReset();
+}
+
+async function libMore() {
+  if (lib.loading || (lib.offset > 0 && lib.offset >= lib.total)) return;
+  lib.loading = true;
+  const gen = lib.gen;
+  try {
+    const hidden = $("lib-hidden").checked;
+    const r = await api("GET", `/library/people?offset=${lib.offset}&limit=${LIB_PAGE}&hidden=${hidden}`);
+    if (gen !== lib.gen) return;
+    lib.total = r.total;
+    lib.offset += r.people.length;
+    $("lib-people").append(...r.people.map(libCard));
+    $("lib-counts").textContent = `${plural(r.named, "named person", "named people")}, ${r.suggested} suggested, ` +
+      `${plural(r.unassigned, "face", "faces")} in no one · ${plural(r.photos, "photo", "photos")}`;
+    $("lib-more").textContent = lib.offset < lib.total ? `${lib.offset} of ${lib.total} shown…` :
+      (lib.total ? "" : "No one yet: scan a folder with `faceprint library scan`.");
+    for (const p of r.people) if (p.name !== null) $("lib-names").append(el("option", { value: p.name }));
+  } catch (e) {
+    if (!e.stale && gen === lib.gen) $("lib-error").textContent = e.message;
+    return;
+  } finally {
+    if (gen === lib.gen) lib.loading = false;
+  }
+  const edge = $("lib-more").getBoundingClientRect();
+  if (lib.offset < lib.total && edge.top < window.innerHeight + 800) libMore(); // the page is not full yet
+}
+
+const libWatcher = new IntersectionObserver((entries) => {
+  if (entries.some((e) => e.isIntersecting)) libMore();
+}, { rootMargin: "800px" });
+
+function libFace(faceId, label) {
+  if (!(limits && limits.thumbnails) || faceId == null) return placeholder(label);
+  const img = el("img", { class: "face", alt: `face of ${label}`, width: 112, height: 112 });
+  thumbnail(`/library/faces/${faceId}/thumbnail`, img, () => img.replaceWith(placeholder(label)));
+  return img;
+}
+
+function libCard(p) {
+  const label = libLabel(p);
+  const card = el("div", { class: "person lib", dataTestid: "lib-person-card", title: `Open ${label}` });
+  card.dataset.person = p.id;
+  const tick = el("input", { type: "checkbox", class: "tick", dataTestid: "lib-select", ariaLabel: `select ${label}` });
+  tick.addEventListener("click", (e) => {
+    e.stopPropagation();
+    if (tick.checked) lib.selected.add(p.id); else lib.selected.delete(p.id);
+    card.classList.toggle("selected", tick.checked);
+    libMergeButton();
+  });
+  card.addEventListener("click", () => openPerson(p));
+  card.append(tick, libFace(p.cover, label), el("div", { class: "name", text: label }),
+    el("div", { class: "kind", text: `${plural(p.photos, "photo", "photos")}${p.hidden ? " · hidden" : ""}` }));
+  if (!may("write")) tick.hidden = true;
+  return card;
+}
+
+function libMergeButton() {
+  $("lib-merge").hidden = lib.selected.size < 2 || !may("write");
+  $("lib-merge").textContent = `Merge ${lib.selected.size} people`;
+}
+
+async function libMerge() {
+  $("lib-error").textContent = "";
+  $("lib-merge").disabled = true;
+  try {
+    await api("POST", "/library/merge", { people: [...lib.selected] });
+    closePerson();
+    await libReset();
+  } catch (e) {
+    if (!e.stale) $("lib-error").textContent = e.message;
+  } finally {
+    $("lib-merge").disabled = false;
+  }
+}
+
+async function openPerson(p) {
+  lib.person = p;
+  lib.faces = 0; lib.facesTotal = 0;
+  $("lib-person").hidden = false;
+  $("lib-person-title").textContent = libLabel(p);
+  $("lib-name").value = p.name || "";
+  $("lib-hide").textContent = p.hidden ? "Show again" : "Hide";
+  $("lib-person-error").textContent = "";
+  for (const id of ["lib-name-form", "lib-hide"]) $(id).hidden = !may("write");
+  put($("lib-faces"));
+  put($("lib-faces-more"));
+  $("lib-person").scrollIntoView({ block: "start" });
+  await personFaces();
+}
+
+function closePerson() {
+  lib.person = null;
+  $("lib-person").hidden = true;
+  put($("lib-faces"));
+}
+
+function moreButton(box, testid, more) {
+  const b = el("button", { class: "quiet", type: "button", text: "Show more", dataTestid: testid });
+  b.addEventListener("click", more);
+  put(box, b);
+}
+
+async function personFaces() {
+  const p = lib.person;
+  if (!p) return;
+  try {
+    const r = await api("GET", `/library/people/${p.id}/faces?offset=${lib.faces}&limit=${FACE_PAGE}`);
+    if (lib.person !== p) return;
+    lib.facesTotal = r.total;
+    lib.faces += r.faces.length;
+    $("lib-faces").append(...r.faces.map((f) => faceTile(f, "person")));
+    $("lib-person-count").textContent = plural(r.total, "face", "faces");
+    if (lib.faces < lib.facesTotal) moreButton($("lib-faces-more"), "lib-faces-more", personFaces);
+    else put($("lib-faces-more"));
+  } catch (e) {
+    if (!e.stale) $("lib-person-error").textContent = e.message;
+  }
+}
+
+async function queueReset() {
+  lib.queue = 0; lib.queueTotal = 0;
+  put($("lib-queue-list"));
+  put($("lib-queue-more"));
+  await queueMore();
+}
+
+async function queueMore() {
+  const gen = lib.gen;
+  try {
+    const r = await api("GET", `/library/unassigned?offset=${lib.queue}&limit=${FACE_PAGE}`);
+    if (gen !== lib.gen) return;
+    lib.queueTotal = r.total;
+    lib.queue += r.faces.length;
+    $("lib-queue-list").append(...r.faces.map((f) => faceTile(f, "queue")));
+    $("lib-queue-count").textContent = plural(r.total, "face", "faces");
+    if (lib.queue < lib.queueTotal) moreButton($("lib-queue-more"), "lib-queue-more", queueMore);
+    else put($("lib-queue-more"));
+  } catch (e) {
+    if (!e.stale) $("lib-queue-error").textContent = e.message;
+  }
+}
+
+function faceTile(f, mode) {
+  const tile = el("div", { class: "lface", dataTestid: mode === "person" ? "lib-face" : "lib-queue-face" });
+  tile.dataset.face = f.id;
+  const shot = el("button", { class: "shot", type: "button", title: `${f.photo}: open the photo`, dataTestid: "lib-open-photo" },
+    libFace(f.id, f.photo));
+  shot.addEventListener("click", () => showPhoto(f));
+  const where = el("div", { class: "where", text: f.photo, title: f.photo });
+  const note = el("div", { class: "error" });
+  const acts = el("div", { class: "acts" });
+  const act = async (method, path, body, done) => {
+    note.textContent = "";
+    for (const b of acts.querySelectorAll("button")) b.disabled = true;
+    try {
+      await api(method, path, body);
+      tile.remove();
+      await done();
+    } catch (e) {
+      if (e.stale) return;
+      note.textContent = e.message;
+      for (const b of acts.querySelectorAll("button")) b.disabled = false;
+    }
+  };
+  const afterPerson = async () => {
+    lib.facesTotal--; lib.faces--;
+    $("lib-person-count").textContent = plural(lib.facesTotal, "face", "faces");
+    await libReset(); // counts and covers changed; a suggestion left empty is gone
+    if (lib.facesTotal <= 0) closePerson();
+  };
+  const afterQueue = async () => {
+    lib.queueTotal--; lib.queue--;
+    $("lib-queue-count").textContent = plural(lib.queueTotal, "face", "faces");
+  };
+  const notFace = el("button", { class: "quiet", type: "button", text: "Not a face", dataTestid: "lib-not-a-face" });
+  notFace.addEventListener("click", () => act("POST", `/library/faces/${f.id}/remove`, { not_a_face: true },
+    mode === "person" ? afterPerson : afterQueue));
+  if (mode === "person") {
+    const out = el("button", { class: "quiet", type: "button", text: "Not them", dataTestid: "lib-not-them" });
+    out.addEventListener("click", () => act("POST", `/library/faces/${f.id}/remove`, { not_a_face: false }, afterPerson));
+    acts.append(out, notFace);
+  } else {
+    const who = el("input", { placeholder: "Who is this?", maxLength: 200, dataTestid: "lib-queue-name" });
+    who.setAttribute("list", "lib-names");
+    const go = el("button", { class: "quiet", type: "button", text: "This is them", dataTestid: "lib-queue-assign" });
+    go.addEventListener("click", () => {
+      const name = who.value.trim();
+      if (!name) { note.textContent = "Type a name first."; return; }
+      act("POST", `/library/faces/${f.id}/assign`, { name }, async () => { await afterQueue(); await libReset(); });
+    });
+    acts.append(who, go, notFace);
+  }
+  tile.append(shot, where, may("write") ? acts : null, note);
+  return tile;
+}
+
+async function showPhoto(f) {
+  const fig = $("viewer-figure");
+  $("viewer-title").textContent = f.photo + (f.taken ? ` · ${f.taken.replace("T", " ")}` : "");
+  put(fig, el("p", { class: "muted", text: "Loading the photo…" }));
+  $("viewer").hidden = false;
+  $("viewer-close").focus();
+  try {
+    const blob = await api("GET", `/library/faces/${f.id}/photo`);
+    if (lib.photo) URL.revokeObjectURL(lib.photo);
+    lib.photo = URL.createObjectURL(blob);
+    const img = el("img", { alt: f.photo, src: lib.photo });
+    const [x1, y1, x2, y2] = f.box;
+    const box = el("div", { class: "box", dataTestid: "lib-viewer-box" });
+    box.style.left = `${(100 * x1) / f.width}%`; box.style.top = `${(100 * y1) / f.height}%`;
+    box.style.width = `${(100 * (x2 - x1)) / f.width}%`; box.style.height = `${(100 * (y2 - y1)) / f.height}%`;
+    put(fig, img, box);
+  } catch (e) {
+    if (!e.stale) put(fig, el("p", { class: "error", text: e.message }));
+  }
+}
+
+function closePhoto() {
+  $("viewer").hidden = true;
+  put($("viewer-figure"));
+  if (lib.photo) { URL.revokeObjectURL(lib.photo); lib.photo = null; }
+}
+
+async function libName(e) {
+  e.preventDefault();
+  const p = lib.person, name = $("lib-name").value.trim();
+  if (!p) return;
+  if (!name) { $("lib-person-error").textContent = "Type a name first."; return; }
+  $("lib-name-save").disabled = true;
+  try {
+    await api("POST", `/library/people/${p.id}/name`, { name });
+    p.name = name;
+    $("lib-person-title").textContent = name;
+    $("lib-person-error").textContent = "";
+    await libReset();
+  } catch (err) {
+    if (!err.stale) $("lib-person-error").textContent = err.message;
+  } finally {
+    $("lib-name-save").disabled = false;
+  }
+}
+
+async function libHide() {
+  const p = lib.person;
+  if (!p) return;
+  try {
+    await api("POST", `/library/people/${p.id}/hide`, { hidden: !p.hidden });
+    closePerson();
+    await libReset();
+  } catch (e) {
+    if (!e.stale) $("lib-person-error").textContent = e.message;
+  }
+}
+
+function libSignOut() {
+  lib.gen++;
+  lib.selected.clear();
+  closePerson();
+  closePhoto();
+  for (const id of ["lib-people", "lib-queue-list", "lib-queue-more", "lib-names", "lib-counts"]) put($(id));
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   $("signin-form").addEventListener("submit", (e) => { e.preventDefault(); signIn($("api-key").value.trim()); });
   $("sign-out").addEventListener("click", () => signOut(""));
@@ -454,6 +738,16 @@ document.addEventListener("DOMContentLoaded", () => {
   $("pile-form").addEventListener("submit", sortPile);
   $("pile-new").addEventListener("click", newPile);
   $("pile-regroup").addEventListener("click", regroup);
+  $("lib-refresh").addEventListener("click", libReset);
+  $("lib-hidden").addEventListener("change", libReset);
+  $("lib-merge").addEventListener("click", libMerge);
+  $("lib-close").addEventListener("click", closePerson);
+  $("lib-name-form").addEventListener("submit", libName);
+  $("lib-hide").addEventListener("click", libHide);
+  $("viewer-close").addEventListener("click", closePhoto);
+  $("viewer").addEventListener("click", (e) => { if (e.target === $("viewer")) closePhoto(); });
+  document.addEventListener("keydown", (e) => { if (e.key === "Escape" && !$("viewer").hidden) closePhoto(); });
+  libWatcher.observe($("lib-more"));
   dropZone($("enroll-drop"), $("enroll-files"));
   dropZone($("identify-drop"), $("identify-file"));
   dropZone($("pile-drop"), $("pile-files"));
