@@ -321,6 +321,12 @@ def test_migration_keeps_names_and_corrections(model, tmp_path):
         lib.name(laura, "Laura Bush")
         out = next(p for p in d["people"] if p["id"] == laura)["faces"][-1]["id"]
         lib.remove_face(out)
+        serena, chavez, putin = (next(iter(_person_of(d, p))) for p in
+                                 ("Serena_Williams", "Hugo_Chavez", "Vladimir_Putin"))
+        both = lib.merge([serena, chavez])
+        lib.hide(putin)
+        noface = next(p for p in d["people"] if p["id"] == both)["faces"][0]["id"]
+        lib.remove_face(noface, not_a_face=True)
     dlib = faceprint.load("dlib")
     g = open_gallery_at(tmp_path / "L.db", None, create=False)
     rep = migrate(g, dlib, progress=False)
@@ -332,6 +338,10 @@ def test_migration_keeps_names_and_corrections(model, tmp_path):
         after = lib.export()
         people = {p["id"]: p for p in after["people"]}
         assert people[laura]["name"] == "Laura Bush" and out not in {f["id"] for f in people[laura]["faces"]}
+        assert people[putin]["hidden"] and chavez not in people  # the merge and the hiding hold
+        assert _person_of(after, "Hugo_Chavez") == _person_of(after, "Serena_Williams") - {None} == {both}
+        every = {f["id"] for p in after["people"] for f in p["faces"]} | {f["id"] for f in after["unassigned"]}
+        assert noface not in every
         assert len(_person_of(after, "Laura_Bush") - {None}) == 1
         probe = faceprint.embed(dlib, [PHOTOS / "Laura_Bush" / "Laura_Bush_0001.jpg"], select="central").embeddings
         assert lib.identify(probe, threshold=dlib.config.threshold)[0].decision == "Laura Bush"
@@ -375,38 +385,44 @@ def _cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return out
 
 
-def test_scan_killed_again_and_again_ends_as_one_uninterrupted_scan(tmp_path):
+def _committed(lib: str) -> bool:
+    """Whether a scan has committed a photo to the library yet (False while the library is not even made)."""
+    try:
+        with open_library(lib, None, create=False) as g:
+            return g.summary()["photos"] > 0
+    except Exception:  # noqa: BLE001  # not made yet, or half-way through its first transaction
+        return False
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_scan_killed_again_and_again_ends_as_one_uninterrupted_scan(tmp_path, backend, request):
     import random
-    import sqlite3
     import time
 
     root = _variants(tmp_path)
     _cli("library", "scan", str(root), "--library", str(tmp_path / "once.db"), "--no-progress")
     once = _export(tmp_path / "once.db")
-    lib = tmp_path / "killed.db"
+    lib = request.getfixturevalue("postgres_url") if backend == "postgres" else str(tmp_path / "killed.db")
     rng = random.Random(0)
     killed = 0
     for _ in range(4):
-        p = subprocess.Popen([sys.executable, "-m", "faceprint", "library", "scan", str(root), "--library", str(lib),
+        p = subprocess.Popen([sys.executable, "-m", "faceprint", "library", "scan", str(root), "--library", lib,
                               "--no-progress", "--batch", "3"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
-        while p.poll() is None and time.monotonic() < deadline:  # until something is committed, then a bit more
-            try:
-                with sqlite3.connect(lib, timeout=1) as con:
-                    if con.execute("SELECT COUNT(*) FROM lib_contents").fetchone()[0] > 0:
-                        break
-            except sqlite3.DatabaseError:
-                pass
-            time.sleep(0.05)
+        while p.poll() is None and time.monotonic() < deadline and not _committed(lib):
+            time.sleep(0.05)  # until something is committed, then a little more
         time.sleep(rng.uniform(0.0, 0.6))
         if p.poll() is None:
             p.kill()
             killed += 1
         p.wait()
     assert killed >= 2
-    with sqlite3.connect(lib) as con:
-        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    out = _cli("library", "scan", str(root), "--library", str(lib), "--no-progress")
+    if backend == "sqlite":
+        import sqlite3
+
+        with sqlite3.connect(lib) as con:
+            assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    _cli("library", "scan", str(root), "--library", lib, "--no-progress")
     again = _export(lib)
     assert _partition(again) == _partition(once)
     assert len(again["people"]) == len(once["people"])

@@ -20,8 +20,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _serve(gallery: Path | str, *extra: str, env_keys: str | None = KEY, wait: bool = True,  # type: ignore[no-untyped-def]
-           store: str = "--gallery"):
+def _serve(gallery: Path | str, *extra: str, env_keys: str | None = KEY, wait: bool = True,
+           store: str = "--gallery"):  # type: ignore[no-untyped-def]
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "FACEPRINT_API_KEYS"}
     if env_keys is not None:

@@ -62,7 +62,8 @@ def test_library_routes(served):
     assert sizes == sorted(sizes, reverse=True)  # suggestions by size
     big = people[0]
     faces = _get(url, f"/library/people/{big['id']}/faces").json()
-    assert faces["total"] == big["faces"] and {"id", "photo", "box", "width", "height", "taken"} <= set(faces["faces"][0])
+    assert faces["total"] == big["faces"]
+    assert {"id", "photo", "box", "width", "height", "taken"} <= set(faces["faces"][0])
     f = faces["faces"][0]
     thumb = _get(url, f"/library/faces/{f['id']}/thumbnail")
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
@@ -118,8 +119,10 @@ def test_a_gallery_service_has_no_library(tmp_path):
 
 
 def test_serve_takes_a_gallery_or_a_library(tmp_path):
-    run = lambda *a: subprocess.run([sys.executable, "-m", "faceprint", "serve", *a, "--insecure-no-auth"],  # noqa: E731
-                                    capture_output=True, text=True, timeout=120)
+    def run(*a: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "faceprint", "serve", *a, "--insecure-no-auth"],
+                              capture_output=True, text=True, timeout=120)
+
     both = run("--gallery", str(tmp_path / "g.db"), "--library", str(tmp_path / "L.db"))
     assert both.returncode == 2 and "one of the two" in both.stderr
     missing = run("--library", str(tmp_path / "none.db"))

@@ -159,11 +159,15 @@ def average_linkage(emb: np.ndarray, threshold: float, distance: str | Distance 
     if n < 2:
         return np.zeros(n, np.int64)
     x = np.ascontiguousarray(emb, np.float32)
+    alone = np.asarray(start) < 0 if only_alone and start is not None else None
     if neighbours is None:
         exact = index == "exact" or (index == "auto" and n <= EXACT_UP_TO)
-        alone = np.flatnonzero(np.asarray(start) < 0) if only_alone and start is not None else None
-        neighbours = (near_graph(x, k, threshold, rows=alone) if exact or alone is not None
-                      else knn_graph(x, k, dist, index)[1])
+        if alone is not None and alone.sum() < n // 2:  # a few new faces: only their rows
+            neighbours = near_graph(x, k, threshold, rows=np.flatnonzero(alone))
+        else:  # every pair once (the upper triangle) costs less than the rows of half the faces or more
+            neighbours = near_graph(x, k, threshold) if exact else knn_graph(x, k, dist, index)[1]
+    if alone is not None:  # only the pairs with a face that starts alone
+        neighbours = np.where(alone[:, None] | alone[np.maximum(neighbours, 0)], neighbours, -1)
     owner = np.arange(n)  # every face's cluster, named by one of its faces
     if start is not None:
         start = np.asarray(start, np.int64)

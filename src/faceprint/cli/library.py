@@ -1,5 +1,5 @@
-"""`faceprint library scan | group | people | name | merge | remove | assign | hide | export | write-xmp`: a photo library
-whose faces are sorted into people that persist and keep every correction (faceprint.applications.library)."""
+"""`faceprint library scan | group | people | name | merge | remove | assign | hide | export | write-xmp`: a photo
+library whose faces are sorted into people that persist and keep every correction (faceprint.applications.library)."""
 
 from __future__ import annotations
 

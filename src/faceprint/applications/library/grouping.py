@@ -3,11 +3,11 @@ the library already has.
 
 Earlier people are never split: new and unsorted faces join a person when close enough (the average distance to its
 faces under the cut), else form new suggestions with each other; two earlier people meet only through such faces
-(the candidate pairs are those with an unsorted face, so a grouping costs in proportion to what is new). Named or
-hidden people are locked: they take in faces and suggestions but two of them never merge (a name is the user's).
-Two faces of one photo are never one person, and a face moved out of a person ("not this person") is never put with
-that person's faces again. `full=True` forgets the suggestions and clusters every face that is not in a locked
-person from scratch (what an incremental library is measured against).
+(the candidate pairs are those with an unsorted face, so a grouping costs in proportion to what is new). Named,
+hidden and merged people are locked (the user's say): they take in faces and suggestions but two of them never
+merge. Two faces of one photo are never one person, and a face moved out of a person ("not this person") is never
+put with that person's faces again. `full=True` forgets the suggestions and clusters every face that is not in a
+locked person from scratch (what an incremental library is measured against).
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ def group_faces(emb: np.ndarray, photo: np.ndarray, person: np.ndarray, locked: 
     """Each face's person after grouping, and how many new suggestions there are.
 
     emb (N, D) unit embeddings; photo (N,) a key per face's photo; person (N,) each face's person id now, UNASSIGNED
-    for none; locked: ids of the named or hidden people; rejected: (face row, person id) pairs the user split apart.
+    for none; locked: ids of the named, hidden or merged people; rejected: (face row, person id) pairs the user split
+    apart.
     Returned ids are the existing ones where a person goes on (a suggestion that absorbs others keeps the id of the
     one it holds most faces of), -2, -3, ... for new suggestions, UNASSIGNED for faces left alone."""
     n = len(emb)

@@ -612,8 +612,8 @@ async function queueMore() {
 function faceTile(f, mode) {
   const tile = el("div", { class: "lface", dataTestid: mode === "person" ? "lib-face" : "lib-queue-face" });
   tile.dataset.face = f.id;
-  const shot = el("button", { class: "shot", type: "button", title: `${f.photo}: open the photo`, dataTestid: "lib-open-photo" },
-    libFace(f.id, f.photo));
+  const shot = el("button", { class: "shot", type: "button", title: `${f.photo}: open the photo`,
+    dataTestid: "lib-open-photo" }, libFace(f.id, f.photo));
   shot.addEventListener("click", () => showPhoto(f));
   const where = el("div", { class: "where", text: f.photo, title: f.photo });
   const note = el("div", { class: "error" });
@@ -646,7 +646,8 @@ function faceTile(f, mode) {
     mode === "person" ? afterPerson : afterQueue));
   if (mode === "person") {
     const out = el("button", { class: "quiet", type: "button", text: "Not them", dataTestid: "lib-not-them" });
-    out.addEventListener("click", () => act("POST", `/library/faces/${f.id}/remove`, { not_a_face: false }, afterPerson));
+    out.addEventListener("click", () =>
+      act("POST", `/library/faces/${f.id}/remove`, { not_a_face: false }, afterPerson));
     acts.append(out, notFace);
   } else {
     const who = el("input", { placeholder: "Who is this?", maxLength: 200, dataTestid: "lib-queue-name" });
