@@ -140,11 +140,11 @@ def open_gallery(location: str | Path, model: Embedder, create: bool = True, kee
     """A gallery for this model (made if `create`): a SQLite file, or a PostgreSQL database given as
     postgresql://user@host/db (shared by processes on several hosts). One made by another model is refused (with
     how to migrate it). A gallery made with keep_crops=False never stores face crops (and cannot be migrated
-    without the original photos)."""
-    from faceprint.applications.postgres import open_gallery_at
+    without the original photos). A photo library (`faceprint library scan`) opens as one."""
+    from faceprint.applications.library.store import open_gallery_or_library
 
-    return open_gallery_at(location, model.fingerprint, model.config.embedding_size, model.distance, create=create,
-                           keep_crops=keep_crops)
+    return open_gallery_or_library(location, model.fingerprint, model.config.embedding_size, model.distance,
+                                   create=create, keep_crops=keep_crops)
 
 
 @dataclass

@@ -19,7 +19,7 @@ import faceprint
 import faceprint.api
 from faceprint.applications.library import LibraryError, open_library
 from faceprint.applications.library.scan import scan
-from faceprint.applications.postgres import open_gallery_at
+from faceprint.applications.library.store import open_gallery_or_library
 from faceprint.cli import main
 from faceprint.demo import PHOTOS
 from faceprint.pipeline import Pipeline
@@ -328,7 +328,7 @@ def test_migration_keeps_names_and_corrections(model, tmp_path):
         noface = next(p for p in d["people"] if p["id"] == both)["faces"][0]["id"]
         lib.remove_face(noface, not_a_face=True)
     dlib = faceprint.load("dlib")
-    g = open_gallery_at(tmp_path / "L.db", None, create=False)
+    g = open_gallery_or_library(tmp_path / "L.db", None, create=False)
     rep = migrate(g, dlib, progress=False)
     assert rep.moved == sum(len(p["faces"]) for p in d["people"]) + len(d["unassigned"]) and not rep.dropped
     g.close()

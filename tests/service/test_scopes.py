@@ -37,6 +37,13 @@ EXPECTED = {
     ("GET", "/piles/{pile}/clusters"): "write", ("GET", "/piles/{pile}/faces/{face}/thumbnail"): "write",
     ("POST", "/piles/{pile}/enroll"): "write", ("DELETE", "/piles/{pile}"): "write",
     ("DELETE", "/people/{name}"): "admin", ("POST", "/gallery/forget-crops"): "admin", ("GET", "/audit"): "admin",
+    # the photo library (`serve --library`; a gallery service answers them with 404)
+    ("GET", "/library/people"): "read", ("GET", "/library/people/{person}/faces"): "read",
+    ("GET", "/library/unassigned"): "read", ("GET", "/library/faces/{face}/thumbnail"): "read",
+    ("GET", "/library/faces/{face}/photo"): "read",
+    ("POST", "/library/people/{person}/name"): "write", ("POST", "/library/merge"): "write",
+    ("POST", "/library/faces/{face}/remove"): "write", ("POST", "/library/faces/{face}/assign"): "write",
+    ("POST", "/library/people/{person}/hide"): "write",
 }
 
 

@@ -73,8 +73,11 @@ def test_every_route_but_health_needs_the_key(server):
     assert "crop" not in str({k: v for k, v in schema["components"]["schemas"].items()
                               if k != "CropsForgotten"}).lower()
     assert schema["components"]["schemas"]["CropsForgotten"]["properties"].keys() == {"erased"}
-    assert [p for p in schema["paths"] if "thumbnail" in p] == ["/people/{name}/thumbnail",
-                                                                "/piles/{pile}/faces/{face}/thumbnail"]
+    # (and a photo library's own faces and photos, served by face id on `serve --library`: tests/service/
+    # test_library_routes.py)
+    assert sorted(p for p in schema["paths"] if "thumbnail" in p or p.endswith("/photo")) == [
+        "/library/faces/{face}/photo", "/library/faces/{face}/thumbnail", "/people/{name}/thumbnail",
+        "/piles/{pile}/faces/{face}/thumbnail"]
     assert httpx.get(f"{server}/docs", headers=H).status_code == 404  # no HTML pages that load scripts from a CDN
 
 

@@ -122,10 +122,4 @@ def open_gallery_at(location: str | Path, fingerprint: str | None, embedding_siz
     """A SQLite file, or a PostgreSQL database given as postgresql://... (fingerprint None: an existing gallery,
     whatever its model)."""
     cls = PostgresGallery if is_postgres_url(location) else Gallery
-    gallery = cls(location, fingerprint, embedding_size, distance, create=create, keep_crops=keep_crops)
-    from faceprint.applications.library.store import is_library, open_library
-
-    if is_library(gallery):  # a photo library: its people are named there, and it moves to a new model its own way
-        gallery.close()
-        return open_library(location, fingerprint, embedding_size, distance, create=False)
-    return gallery
+    return cls(location, fingerprint, embedding_size, distance, create=create, keep_crops=keep_crops)

@@ -10,10 +10,10 @@ from faceprint.cli.common import add_detector_option, check_gallery_arg, load_mo
 
 
 def _open_any(location: str):  # type: ignore[no-untyped-def]
-    from faceprint.applications.postgres import open_gallery_at
+    from faceprint.applications.library.store import open_gallery_or_library
 
     check_gallery_arg(location, create=False)
-    return open_gallery_at(location, None, create=False)
+    return open_gallery_or_library(location, None, create=False)
 
 
 def cmd_info(args: argparse.Namespace) -> int:

@@ -619,3 +619,16 @@ def open_library(location: str | Path, fingerprint: str | None, embedding_size: 
 def is_library(gallery: Gallery) -> bool:
     row = gallery._exec("SELECT value FROM meta WHERE key = 'library'").fetchone()
     return row is not None
+
+
+def open_gallery_or_library(location: str | Path, fingerprint: str | None, embedding_size: int | None = None,
+                            distance: Any = None, create: bool = True, keep_crops: bool = True) -> Gallery:
+    """open_gallery_at, but a photo library comes back as one (its people are named there, not enrolled, and it
+    moves to a new model its own way)."""
+    from faceprint.applications.postgres import open_gallery_at
+
+    gallery = open_gallery_at(location, fingerprint, embedding_size, distance, create=create, keep_crops=keep_crops)
+    if not is_library(gallery):
+        return gallery
+    gallery.close()
+    return open_library(location, fingerprint, embedding_size, distance, create=False)

@@ -75,7 +75,7 @@ async def merge(request: Request, body: LibraryMerge) -> LibraryChanged:
     return await e.run(e.lib_merge, body.people, actor(request))
 
 
-@router.post("/library/faces/{face}/remove", response_model=LibraryChanged, **needs("write", 404))
+@router.post("/library/faces/{face}/remove", response_model=LibraryChanged, **needs("write", 400, 404))
 async def remove(request: Request, face: int, body: LibraryRemove) -> LibraryChanged:
     """Move a face out of its person (never offered as them again), or mark it as not a face."""
     e = engine(request)
@@ -89,7 +89,7 @@ async def assign(request: Request, face: int, body: LibraryName) -> LibraryChang
     return await e.run(e.lib_assign, face, body.name, actor(request))
 
 
-@router.post("/library/people/{person}/hide", response_model=LibraryChanged, **needs("write", 404))
+@router.post("/library/people/{person}/hide", response_model=LibraryChanged, **needs("write", 400, 404))
 async def hide(request: Request, person: int, body: LibraryHide) -> LibraryChanged:
     e = engine(request)
     return await e.run(e.lib_hide, person, body.hidden, actor(request))
