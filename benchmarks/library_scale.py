@@ -101,11 +101,11 @@ def main() -> None:
         return
     import faceprint
     from faceprint.evaluation.clustering import pairwise_scores
-    from faceprint.thresholds import cluster_threshold
+    from faceprint.thresholds import library_threshold
     from scale import grow
 
     model = faceprint.load(None)
-    t = cluster_threshold(model)[0]
+    t = library_threshold(model)[0]
     real, labels = real_from_library(Path(args.source))
     emb, truth = grow(real, labels, args.faces + 1000)
     out = Path(args.out)

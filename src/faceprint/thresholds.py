@@ -73,3 +73,16 @@ def cluster_threshold(model: Embedder, threshold: float | None = None) -> tuple[
     return float(model.config.threshold), (
         f"this model has no clustering threshold: using its verification threshold {model.config.threshold:.4f}, "
         "which tends to merge people (calibrate a clustering threshold on a folder per identity)")
+
+
+def library_threshold(model: Embedder, threshold: float | None = None) -> tuple[float, str]:
+    """A photo library's cut: the given one, else the model's library threshold, else its clustering threshold (with
+    a warning: fitted on small folders, it merges more strangers in a library of thousands of people)."""
+    if threshold is not None:
+        return float(threshold), ""
+    if model.config.library_threshold is not None:
+        return float(model.config.library_threshold), ""
+    t, warning = cluster_threshold(model)
+    return t, warning or ("this model has no library threshold: using its clustering threshold, fitted on small "
+                          "folders, which merges more strangers in a library of thousands (calibrate one with "
+                          "`faceprint calibrate --clustering --library`)")

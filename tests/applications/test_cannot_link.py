@@ -146,20 +146,20 @@ def test_going_on_from_earlier_clusters_with_locked_ones_is_the_definition(seed,
     assert clustering_report(ref, free).ari < 1.0  # starting clusters and locks change the answer: the test bites
 
 
-def test_only_the_faces_that_start_alone_bring_clusters_together():
-    """A library's incremental grouping: with only_alone, nothing happens without new faces (two earlier clusters
+def test_only_active_faces_bring_clusters_together():
+    """A library's incremental grouping: with `active`, nothing happens without new faces (two earlier clusters
     that are close stay apart until a new face links them), and new faces join the earlier cluster they belong to."""
     rng = np.random.default_rng(5)
     x, truth = _blobs(rng, 6, 6, 0.5)
     start = truth.copy()
     start[(truth == 1) & (np.arange(len(x)) % 2 == 0)] = 6  # one person in two earlier clusters: 1 and 6
     every = np.array([[j for j in range(len(x)) if j != i] for i in range(len(x))])
-    same = average_linkage(x, 0.9, neighbours=every, start=start, only_alone=True)
+    same = average_linkage(x, 0.9, neighbours=every, start=start, active=np.zeros(len(x), bool))
     assert clustering_report(start, same).ari == 1.0  # nothing new: nothing moves
     merged = average_linkage(x, 0.9, neighbours=every, start=start)
     assert len(np.unique(merged)) < len(np.unique(start))  # whereas going on over every pair merges 0 and 6
     start[[0, 7, 13]] = -1  # three faces new again
-    grown = average_linkage(x, 0.9, start=start, only_alone=True)
+    grown = average_linkage(x, 0.9, start=start, active=start < 0)
     for s in np.unique(start[start >= 0]):
         assert len(np.unique(grown[start == s])) == 1  # earlier clusters stay whole
     for i in (0, 7, 13):  # each new face joins the earlier cluster of its person

@@ -14,6 +14,7 @@ pytestmark = pytest.mark.skipif(not DEFAULT_MODEL.exists(), reason="no model shi
 def test_shipped_model_loads_with_its_settings():
     model = faceprint.load()
     assert model.fingerprint and model.config.threshold is not None and model.config.cluster_threshold is not None
+    assert model.config.library_threshold is not None and model.config.library_threshold < model.config.cluster_threshold
     assert model.config.backbone == "openvino_ir" and model.config.graph["name"] == "face-reidentification-retail-0095"
     pre = model.config.preprocessing
     assert (pre.alignment, pre.input_size, pre.channels) == ("five_point_reid", 128, "bgr")

@@ -139,7 +139,7 @@ def _edges(nbr: np.ndarray) -> np.ndarray:
 def average_linkage(emb: np.ndarray, threshold: float, distance: str | Distance = "squared_l2",
                     k: int = DEFAULT_K, index: str = "auto", neighbours: np.ndarray | None = None,
                     cannot_link: np.ndarray | None = None, start: np.ndarray | None = None,
-                    locked: np.ndarray | None = None, only_alone: bool = False) -> np.ndarray:
+                    locked: np.ndarray | None = None, active: np.ndarray | None = None) -> np.ndarray:
     """Cluster labels (arbitrary integers): average linkage cut at `threshold`, candidates from the k-NN graph
     (or from `neighbours`, an (N, k) table). The model's distance must average exactly through mean vectors.
 
@@ -150,8 +150,9 @@ def average_linkage(emb: np.ndarray, threshold: float, distance: str | Distance 
     `start` (N,): clustering goes on from these clusters (faces with one label start as one cluster; a negative label
     starts alone), as a photo library grows: earlier clusters are never split, new faces join them or each other.
     `locked` (N,) bool: two clusters that each hold a locked face are never merged (two named people).
-    `only_alone`: candidates are only the pairs with a face that starts alone (a library's new and unsorted faces:
-    they join earlier clusters or form new ones, and two earlier clusters meet only through them)."""
+    `active` (N,) bool: candidates are only the pairs with an active face (a library's faces new since its last
+    grouping: they join earlier clusters or form new ones, and two earlier clusters meet only through them).
+    """
     dist = get_distance(distance)
     if not dist.averages_through_means:
         raise InputError(f"average linkage beyond the N x N matrix needs the squared L2 distance, not {dist.name}")
@@ -159,15 +160,15 @@ def average_linkage(emb: np.ndarray, threshold: float, distance: str | Distance 
     if n < 2:
         return np.zeros(n, np.int64)
     x = np.ascontiguousarray(emb, np.float32)
-    alone = np.asarray(start) < 0 if only_alone and start is not None else None
+    active = None if active is None else np.asarray(active, bool)
     if neighbours is None:
         exact = index == "exact" or (index == "auto" and n <= EXACT_UP_TO)
-        if alone is not None and alone.sum() < n // 2:  # a few new faces: only their rows
-            neighbours = near_graph(x, k, threshold, rows=np.flatnonzero(alone))
+        if active is not None and active.sum() < n // 2:  # a few new faces: only their rows
+            neighbours = near_graph(x, k, threshold, rows=np.flatnonzero(active))
         else:  # every pair once (the upper triangle) costs less than the rows of half the faces or more
             neighbours = near_graph(x, k, threshold) if exact else knn_graph(x, k, dist, index)[1]
-    if alone is not None:  # only the pairs with a face that starts alone
-        neighbours = np.where(alone[:, None] | alone[np.maximum(neighbours, 0)], neighbours, -1)
+    if active is not None:  # only the pairs with an active face
+        neighbours = np.where(active[:, None] | active[np.maximum(neighbours, 0)], neighbours, -1)
     owner = np.arange(n)  # every face's cluster, named by one of its faces
     if start is not None:
         start = np.asarray(start, np.int64)

@@ -171,14 +171,18 @@ def _calibrate_clustering(model, args: argparse.Namespace) -> None:  # type: ign
     for s in es.skipped:
         print(f"skipped {s}")
     names, labels = np.unique(np.array(es.identities), return_inverse=True)
-    sizes = tuple(int(v) for v in args.sizes.split(","))
+    sizes = tuple(int(v) for v in (args.sizes or ("100,300,1000" if args.library else "10,30,100")).split(","))
     try:
         cal = calibrate_clustering(es.embeddings, labels, model.distance, sizes=sizes, seed=args.seed)
     except ValueError as e:
         raise UserError(f"{args.data}: {e}") from None
-    model.config.cluster_threshold = cal.threshold
-    model.config.info["cluster_calibration"] = {"data": str(args.data), "identities": len(names), **cal.to_dict()}
-    print(cal.summary())
+    if args.library:
+        model.config.library_threshold = cal.threshold
+    else:
+        model.config.cluster_threshold = cal.threshold
+    model.config.info["library_calibration" if args.library else "cluster_calibration"] = {
+        "data": str(args.data), "identities": len(names), **cal.to_dict()}
+    print(("library " if args.library else "") + cal.summary())
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
@@ -364,7 +368,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--clustering", action="store_true",
                    help="fit the clustering threshold instead: random folders of --sizes identities of --data are "
                         "clustered and the threshold with the best mean pairwise F1 is kept")
-    p.add_argument("--sizes", default="10,30,100", help="--clustering: folder sizes in identities (default 10,30,100)")
+    p.add_argument("--sizes", help="--clustering: folder sizes in identities (default 10,30,100; with --library "
+                                   "100,300,1000, as many as the data has)")
+    p.add_argument("--library", action="store_true",
+                   help="--clustering: fit the photo library's cut (`faceprint library`) instead, over folders of "
+                        "hundreds of people")
     p.add_argument("--data", help="ROOT/<identity>/<image>, or its .npz from `faceprint embed`: the folder to "
                                   "fit on (--open-set, --clustering, or the verification threshold from its pairs)")
     p.add_argument("--gallery-per-identity", type=int, default=1, help="--open-set: enrolled faces per person")

@@ -32,9 +32,9 @@ def _model_and_library(args: argparse.Namespace, create: bool):  # type: ignore[
 
 
 def _threshold(model, given: float | None) -> float:  # type: ignore[no-untyped-def]
-    from faceprint.thresholds import cluster_threshold
+    from faceprint.thresholds import library_threshold
 
-    t, warning = cluster_threshold(model, given)
+    t, warning = library_threshold(model, given)
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
     return t
@@ -193,7 +193,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                                   "`faceprint library group` once")
     s.add_argument("--full", action="store_true", help="hash every file again, not only those whose size or "
                                                        "mtime changed")
-    s.add_argument("--threshold", type=float, help="grouping's cut (default: the model's clustering threshold)")
+    s.add_argument("--threshold", type=float, help="grouping's cut (default: the model's library threshold)")
     s.add_argument("--no-group", action="store_true", help="leave the new faces unsorted (`library group` later)")
     s.add_argument("--batch", type=int, default=64, help="photos committed per transaction (default 64): what a "
                                                          "killed scan can lose")
@@ -204,7 +204,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                       "suggestion again from scratch; names and corrections stay)")
     g.add_argument("--library", required=True, help=LIBRARY_HELP)
     add_model_option(g)
-    g.add_argument("--threshold", type=float, help="the cut (default: the model's clustering threshold)")
+    g.add_argument("--threshold", type=float, help="the cut (default: the model's library threshold)")
     g.add_argument("--full", action="store_true", help="group every face that is in no named or hidden person again")
     g.set_defaults(func=cmd_group)
 

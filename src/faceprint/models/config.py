@@ -46,6 +46,9 @@ class ModelConfig:
     # Clustering: the average-linkage cut fitted on held-out identities for the best pairwise F1 over folders of
     # several sizes. Not the verification threshold: a cluster's *average* distance may exceed the pairwise rule.
     cluster_threshold: float | None = None
+    # A photo library's cut: the same fit over folders of hundreds of people. A library holds thousands, and the
+    # more strangers a cut sees, the more of them come within it (a folder's cut over-merges a library).
+    library_threshold: float | None = None
     # Provenance: data, recipe, figures measured; free-form and never needed to run the model.
     info: dict[str, Any] = field(default_factory=dict)
 

@@ -25,6 +25,7 @@ def fingerprint(tensors: dict[str, np.ndarray], config: Any) -> str:
     d.pop("open_set_far")
     d.pop("info")
     d.pop("cluster_threshold", None)
+    d.pop("library_threshold", None)
     # Fields added after format 1 files were made are absent there, so they are hashed only when not the default.
     if d.get("embedding_bn", True):
         d.pop("embedding_bn", None)

@@ -1,11 +1,11 @@
-"""Sorting a library's faces into people: average linkage at the model's clustering cut, going on from the people
+"""Sorting a library's faces into people: average linkage at the model's library cut, going on from the people
 the library already has.
 
-Earlier people are never split: new and unsorted faces join a person when close enough (the average distance to its
-faces under the cut), else form new suggestions with each other; two earlier people meet only through such faces
-(the candidate pairs are those with an unsorted face, so a grouping costs in proportion to what is new). Named,
-hidden and merged people are locked (the user's say): they take in faces and suggestions but two of them never
-merge. Two faces of one photo are never one person, and a face moved out of a person ("not this person") is never
+Earlier people are never split: new faces join a person when close enough (the average distance to its faces under
+the cut), else form new suggestions with each other and with faces left alone before; two earlier people meet only
+through new faces (the candidate pairs are those with a new face, so a grouping costs in proportion to what is
+new). Named, hidden and merged people are locked (the user's say): they take in faces and suggestions but two of
+them never merge. Two faces of one photo are never one person, and a face moved out of a person ("not this person") is never
 put with that person's faces again. `full=True` forgets the suggestions and clusters every face that is not in a
 locked person from scratch (what an incremental library is measured against).
 """
@@ -24,13 +24,14 @@ MIN_FACES = 2  # a suggestion holds at least this many faces; a lone face stays 
 
 
 def group_faces(emb: np.ndarray, photo: np.ndarray, person: np.ndarray, locked: Sequence[int],
-                rejected: Sequence[tuple[int, int]], threshold: float, full: bool = False, k: int = DEFAULT_K,
-                min_faces: int = MIN_FACES) -> tuple[np.ndarray, int]:
+                rejected: Sequence[tuple[int, int]], threshold: float, full: bool = False,
+                new: np.ndarray | None = None, k: int = DEFAULT_K, min_faces: int = MIN_FACES
+                ) -> tuple[np.ndarray, int]:
     """Each face's person after grouping, and how many new suggestions there are.
 
     emb (N, D) unit embeddings; photo (N,) a key per face's photo; person (N,) each face's person id now, UNASSIGNED
     for none; locked: ids of the named, hidden or merged people; rejected: (face row, person id) pairs the user split
-    apart.
+    apart; new (N,) bool: the faces added since the last grouping (None: every face in no person).
     Returned ids are the existing ones where a person goes on (a suggestion that absorbs others keeps the id of the
     one it holds most faces of), -2, -3, ... for new suggestions, UNASSIGNED for faces left alone."""
     n = len(emb)
@@ -50,8 +51,8 @@ def group_faces(emb: np.ndarray, photo: np.ndarray, person: np.ndarray, locked: 
         if len(members[p]):
             links.append(np.stack([np.full(len(members[p]), face), members[p]], 1))
     cannot = np.concatenate(links).astype(np.int64)
-    labels = average_linkage(emb, threshold, k=k, cannot_link=cannot, start=start, locked=is_locked,
-                             only_alone=not full)
+    active = None if full else (person < 0 if new is None else np.asarray(new, bool))
+    labels = average_linkage(emb, threshold, k=k, cannot_link=cannot, start=start, locked=is_locked, active=active)
     return _name_clusters(labels, person, is_locked, min_faces)
 
 

@@ -89,7 +89,7 @@ def scan(library: LibraryMixin, pipeline: Pipeline, root: str | Path, shard: tup
          full: bool = False, threshold: float | None = None, group: bool = True, batch: int = BATCH,
          progress: bool = True, log: Callable[[str], None] = lambda s: None) -> ScanReport:
     """Bring the library up to date with the folder (this shard's part of it), then group the new faces (when
-    not sharded and `group`, at `threshold`, the model's clustering cut by default)."""
+    not sharded and `group`, at `threshold`, the model's library cut by default)."""
     from tqdm import tqdm
 
     start = time.perf_counter()
@@ -135,9 +135,9 @@ def scan(library: LibraryMixin, pipeline: Pipeline, root: str | Path, shard: tup
     report.forgotten_files, report.forgotten_faces = library.forget(gone, orphans=shard[1] == 1)
     if shard[1] == 1 and group:
         if threshold is None:
-            from faceprint.thresholds import cluster_threshold
+            from faceprint.thresholds import library_threshold
 
-            threshold = cluster_threshold(pipeline.model)[0]
+            threshold = library_threshold(pipeline.model)[0]
         report.grouping = library.group(threshold)
     report.seconds = time.perf_counter() - start
     return report

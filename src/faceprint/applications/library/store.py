@@ -48,7 +48,7 @@ SCHEMA = [
 ]
 # meta keys: library_root (the scanned folder), library_grouping ("" grouped, "new" faces to group, "full": group
 # everything again, e.g. after a migration)
-ROOT, GROUPING = "library_root", "library_grouping"
+ROOT, GROUPING, GROUPED = "library_root", "library_grouping", "library_grouped_upto"  # the last face id grouped
 
 
 class LibraryError(GalleryError):
@@ -125,16 +125,21 @@ class LibraryMixin:
         with self.transaction():
             for statement in SCHEMA:
                 self._exec(self._ddl(statement))
+            if "kept" not in self._columns("lib_people"):  # a library made before people could be kept
+                self._exec(self._ddl("ALTER TABLE lib_people ADD COLUMN kept INTEGER NOT NULL DEFAULT 0"))
             if "library" not in meta:
                 if self._exec("SELECT COUNT(*) FROM faces").fetchone()[0]:
                     raise LibraryError("a gallery of enrolled people, not a photo library (give a new file for "
                                        "`faceprint library scan`)", self.path)
-                for row in (("library", "1"), (ROOT, ""), (GROUPING, "")):
+                for row in (("library", "1"), (ROOT, ""), (GROUPING, ""), (GROUPED, "0")):
                     self._exec("INSERT OR IGNORE INTO meta VALUES (?, ?)", row)
         return dict(self._exec("SELECT key, value FROM meta").fetchall())
 
     def _ddl(self, statement: str) -> str:
         return statement
+
+    def _columns(self, table: str) -> set[str]:
+        return {r[1] for r in self._exec(f"PRAGMA table_info({table})").fetchall()}
 
     def _many(self, sql: str, rows: Sequence[Sequence]) -> None:
         self.db.executemany(sql, rows)
@@ -267,7 +272,9 @@ class LibraryMixin:
             row_of = {int(f): i for i, f in enumerate(ids)}
             rejected = [(row_of[f], int(p)) for f, p in self._exec(
                 "SELECT face_id, person_id FROM lib_rejections").fetchall() if f in row_of]
-            new, n_new = group_faces(emb, np.asarray(photo).ravel(), person, locked, rejected, threshold, full=full)
+            upto = int(self._meta(GROUPED) or 0)  # faces past it are new since the last grouping
+            new, n_new = group_faces(emb, np.asarray(photo).ravel(), person, locked, rejected, threshold, full=full,
+                                     new=ids > upto)
             fresh = {}
             for k in range(n_new):
                 fresh[-2 - k] = self._exec("INSERT INTO lib_people (name) VALUES (NULL) RETURNING id").fetchone()[0]
@@ -284,6 +291,8 @@ class LibraryMixin:
             gone = self._drop_empty_suggestions()
             self._sync(touched & set(locked))
             self._set_meta(GROUPING, "")
+            self._exec("INSERT OR IGNORE INTO meta VALUES (?, ?)", (GROUPED, "0"))  # a library made before it
+            self._set_meta(GROUPED, str(int(ids.max()) if len(ids) else upto))
         return {"faces": len(ids), "moved": len(changed), "new_people": n_new, "people_gone": gone}
 
     def _sql(self, sql: str) -> str:
@@ -590,6 +599,10 @@ class PostgresLibrary(LibraryMixin, PostgresGallery):
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s")
+
+    def _columns(self, table: str) -> set[str]:
+        return {r[0] for r in self._exec("SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+                                         (table,)).fetchall()}
 
     def _exec(self, sql: str, params: Sequence = ()) -> Any:
         if sql.startswith("INSERT OR IGNORE INTO ") and " RETURNING " in sql:  # ON CONFLICT goes before RETURNING
