@@ -175,8 +175,11 @@ def average_linkage(emb: np.ndarray, threshold: float, distance: str | Distance 
         grouped = np.flatnonzero(start >= 0)
         labels, first = np.unique(start[grouped], return_index=True)
         owner[grouped] = grouped[first][np.searchsorted(labels, start[grouped])]
-    sums = np.zeros((n, x.shape[1]))
-    np.add.at(sums, owner, x.astype(np.float64))
+    if start is None:  # every face alone: its own sum
+        sums = x.astype(np.float64)
+    else:
+        sums = np.zeros((n, x.shape[1]))
+        np.add.at(sums, owner, x.astype(np.float64))
     sizes = np.bincount(owner, minlength=n).astype(np.float64)
     held = np.zeros(n, bool)  # clusters holding a locked face
     if locked is not None:
